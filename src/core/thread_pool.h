@@ -1,0 +1,52 @@
+// A fixed set of worker threads for data-parallel loops. The calling thread takes part in the work,
+// so a pool of N threads starts N - 1 workers. Workers spin briefly before sleeping, because a model
+// step issues hundreds of short parallel loops and a wake-up through the kernel costs more than most.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace cpm {
+
+class ThreadPool {
+ public:
+  // num_threads <= 0 means all hardware threads.
+  explicit ThreadPool(int num_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int num_threads() const { return num_threads_; }
+
+  // Calls fn(thread_index, begin, end) over a static split of [0, count) into one contiguous range
+  // per thread, boundaries rounded to `grain`. Returns when all ranges are done. Not reentrant.
+  void parallel_for(int64_t count, int64_t grain,
+                    const std::function<void(int thread_index, int64_t begin, int64_t end)>& fn);
+
+  // The range that thread `index` of `parts` gets when [0, count) is split in `grain` multiples.
+  static void split_range(int64_t count, int64_t grain, int parts, int index, int64_t* begin, int64_t* end);
+
+ private:
+  void worker_loop(int index);
+  void run_part(int index);
+
+  int num_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stopping_{false};
+  // The current job, published before generation_ is bumped.
+  const std::function<void(int, int64_t, int64_t)>* job_ = nullptr;
+  int64_t job_count_ = 0;
+  int64_t job_grain_ = 1;
+  int job_parts_ = 1;
+};
+
+}  // namespace cpm

@@ -1,0 +1,84 @@
+// AVX2 + FMA + F16C row kernels. Compiled with -mavx2 -mfma -mf16c; only reached after cpu_has_avx2().
+#include <immintrin.h>
+
+#include "kernels/dot_kernels.h"
+
+namespace cpm::kernels {
+
+namespace {
+
+inline __m256 load_f32(const uint8_t* w, int64_t i) {
+  return _mm256_loadu_ps(reinterpret_cast<const float*>(w) + i);
+}
+inline __m256 load_f16(const uint8_t* w, int64_t i) {
+  return _mm256_cvtph_ps(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const uint16_t*>(w) + i)));
+}
+inline __m256 load_bf16(const uint8_t* w, int64_t i) {
+  const __m128i half =
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const uint16_t*>(w) + i));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 16));
+}
+inline float scalar_f32(const uint8_t* w, int64_t i) {
+  return reinterpret_cast<const float*>(w)[i];
+}
+inline float scalar_f16(const uint8_t* w, int64_t i) {
+  return f16_to_f32(reinterpret_cast<const uint16_t*>(w)[i]);
+}
+inline float scalar_bf16(const uint8_t* w, int64_t i) {
+  return bf16_to_f32(reinterpret_cast<const uint16_t*>(w)[i]);
+}
+
+inline float horizontal_sum(__m256 v) {
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+  return _mm_cvtss_f32(sum);
+}
+
+// Four 8-lane accumulators over 32-element steps, then 8-element steps, then a scalar tail:
+// a fixed order for a given n.
+template <__m256 (*Load)(const uint8_t*, int64_t), float (*Scalar)(const uint8_t*, int64_t)>
+float dot_avx2(const uint8_t* w, const float* x, int64_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm256_fmadd_ps(Load(w, i), _mm256_loadu_ps(x + i), acc0);
+    acc1 = _mm256_fmadd_ps(Load(w, i + 8), _mm256_loadu_ps(x + i + 8), acc1);
+    acc2 = _mm256_fmadd_ps(Load(w, i + 16), _mm256_loadu_ps(x + i + 16), acc2);
+    acc3 = _mm256_fmadd_ps(Load(w, i + 24), _mm256_loadu_ps(x + i + 24), acc3);
+  }
+  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(Load(w, i), _mm256_loadu_ps(x + i), acc0);
+  float sum = horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  for (; i < n; ++i) sum += Scalar(w, i) * x[i];
+  return sum;
+}
+
+template <__m256 (*Load)(const uint8_t*, int64_t), float (*Scalar)(const uint8_t*, int64_t)>
+void axpy_avx2(const uint8_t* w, float scale, float* y, int64_t n) {
+  const __m256 factor = _mm256_set1_ps(scale);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(factor, Load(w, i), _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += scale * Scalar(w, i);
+}
+
+}  // namespace
+
+const RowKernels& avx2_row_kernels() {
+  static const RowKernels kernels = [] {
+    RowKernels result = portable_row_kernels();
+    result.dot[dtype_index(DType::kF32)] = dot_avx2<load_f32, scalar_f32>;
+    result.dot[dtype_index(DType::kF16)] = dot_avx2<load_f16, scalar_f16>;
+    result.dot[dtype_index(DType::kBF16)] = dot_avx2<load_bf16, scalar_bf16>;
+    result.axpy[dtype_index(DType::kF32)] = axpy_avx2<load_f32, scalar_f32>;
+    result.axpy[dtype_index(DType::kF16)] = axpy_avx2<load_f16, scalar_f16>;
+    result.axpy[dtype_index(DType::kBF16)] = axpy_avx2<load_bf16, scalar_bf16>;
+    return result;
+  }();
+  return kernels;
+}
+
+}  // namespace cpm::kernels

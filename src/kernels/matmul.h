@@ -1,0 +1,33 @@
+// Matrix products of f32 activations with weight matrices of any supported type.
+//
+// Determinism: every output element is one dot product whose summation order depends only on the
+// length of the reduced dimension, never on how many rows share the call or how threads split the
+// work. So a token's results are bitwise the same alone or in any batch.
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+
+namespace cpm {
+
+// y[r, o] = sum_k x[r, k] * w[o, k] for r < rows, o < w.rows. x is [rows, w.cols] with row stride
+// x_stride; y is [rows, w.rows] with row stride y_stride. rows may be 0.
+void matmul(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride, const MatrixView& w, float* y,
+            int64_t y_stride);
+inline void matmul(ThreadPool& pool, const float* x, int64_t rows, const MatrixView& w, float* y) {
+  matmul(pool, x, rows, w.cols, w, y, w.rows);
+}
+
+// Single-threaded building blocks with the same summation order as matmul.
+float dot_row(const MatrixView& w, int64_t row, const float* x);
+// y[0..w.cols) += scale * w[row, :]
+void axpy_row(const MatrixView& w, int64_t row, float scale, float* y);
+// Widens one row of w to f32.
+void load_row(const MatrixView& w, int64_t row, float* out);
+
+// Plain f32 dot product with the fixed summation order used throughout (8 interleaved partial sums).
+float dot_f32(const float* a, const float* b, int64_t n);
+
+}  // namespace cpm

@@ -1,0 +1,34 @@
+// Per-request decoding parameters, with the ranges the server and CLI accept.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cpm {
+
+struct SamplingParams {
+  float temperature = 1.0f;         // 0: greedy
+  int32_t top_k = -1;               // -1 or 0: off
+  float top_p = 1.0f;               // (0, 1]
+  float min_p = 0.0f;               // [0, 1]
+  float repetition_penalty = 1.0f;  // > 0; 1: off. Applies to prompt and output tokens.
+  float frequency_penalty = 0.0f;   // [-2, 2], per occurrence in the output
+  float presence_penalty = 0.0f;    // [-2, 2], once for any occurrence in the output
+  std::optional<uint64_t> seed;     // same seed + same prompt = same output
+  int32_t max_new_tokens = 128;
+  int32_t min_new_tokens = 0;  // stop tokens and EOS are masked until this many
+  std::vector<int32_t> stop_token_ids;
+  std::vector<std::string> stop;  // stop strings, matched on detokenized text, excluded from output
+  bool ignore_eos = false;
+  bool skip_special_tokens = true;
+  bool return_logprob = false;  // log-probability of each chosen token
+  int32_t top_logprobs = 0;     // and of the N most likely alternatives (0..20)
+
+  // Throws cpm::Error naming the first parameter out of range.
+  void validate() const;
+  bool greedy() const { return temperature == 0.0f || top_k == 1; }
+};
+
+}  // namespace cpm
