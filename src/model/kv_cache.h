@@ -29,6 +29,8 @@ class KvCache {
   static int64_t bytes_per_token(int64_t num_layers, int64_t row_width, DType dtype);
 
   void write_row(int64_t layer, int64_t slot, const float* values);
+  // The stored row, in the cache's dtype.
+  const uint8_t* row_data(int64_t layer, int64_t slot) const { return row_address(layer, slot); }
   // Returns the row as f32: in place for an f32 cache, else widened into `scratch` (row_width floats).
   const float* read_row(int64_t layer, int64_t slot, float* scratch) const;
 

@@ -19,9 +19,9 @@ class LatentAttention : public AttentionBackend {
               const AttentionInputs& inputs, KvCache& cache, float* out) override;
 
  private:
-  void attend_head_group(int64_t layer, const LayerWeights& weights, const AttentionTask& task,
-                         int64_t first_head, int64_t num_heads, const AttentionInputs& inputs,
-                         const KvCache& cache, float* scratch, float* out) const;
+  void attend_heads(int64_t layer, const LayerWeights& weights, const AttentionTask& task, int64_t first_head,
+                    int64_t num_heads, const AttentionInputs& inputs, const KvCache& cache, float* scratch,
+                    float* out) const;
 
   const ModelConfig& config_;
   ThreadPool& pool_;

@@ -1,0 +1,80 @@
+// One decode step of one layer's attention on MiniCPM3-4B shapes (40 heads, kv_lora_rank 256,
+// qk 64 + 32, v 64) at several context lengths, for the latent and the materialized backend.
+// Multiply by 62 layers for a whole model step.
+//
+//   build/bench/attention_bench --benchmark_counters_tabular=true
+#include <benchmark/benchmark.h>
+
+#include <random>
+
+#include "model/attention_backend.h"
+#include "model/random_checkpoint.h"
+
+namespace cpm {
+namespace {
+
+ModelConfig minicpm3_4b() {
+  return ModelConfig::from_json_text(random_checkpoint_config("minicpm3-4b").dump(), "minicpm3-4b preset");
+}
+
+std::vector<float> random_floats(size_t count, uint32_t seed, float scale) {
+  std::mt19937 random(seed);
+  std::uniform_real_distribution<float> uniform(-scale, scale);
+  std::vector<float> values(count);
+  for (float& value : values) value = uniform(random);
+  return values;
+}
+
+void decode_attention(benchmark::State& state, const char* backend_name) {
+  const int64_t context = state.range(0);
+  const int threads = static_cast<int>(state.range(1));
+  const ModelConfig config = minicpm3_4b();
+  ThreadPool pool(threads);
+  auto backend = make_attention_backend(backend_name, config, pool);
+  const int64_t heads = config.num_attention_heads, rank = config.kv_lora_rank;
+  const int64_t width = rank + config.qk_rope_head_dim;
+  // kv_b_proj in bf16, as the checkpoint stores it.
+  std::vector<uint16_t> kv_b(heads * (config.qk_nope_head_dim + config.v_head_dim) * rank);
+  std::vector<float> kv_b_f32 = random_floats(kv_b.size(), 1, 0.05f);
+  for (size_t i = 0; i < kv_b.size(); ++i) kv_b[i] = f32_to_bf16(kv_b_f32[i]);
+  LayerWeights layer;
+  layer.kv_b_proj = make_matrix_view(DType::kBF16, heads * (config.qk_nope_head_dim + config.v_head_dim),
+                                     rank, kv_b.data());
+
+  KvCache cache(1, context, backend->cache_row_width(), DType::kF32);
+  const std::vector<float> row = random_floats(backend->cache_row_width(), 2, 1.0f);
+  for (int64_t slot = 0; slot < context; ++slot) cache.write_row(0, slot, row.data());
+  std::vector<int32_t> slots(context);
+  for (int64_t i = 0; i < context; ++i) slots[i] = static_cast<int32_t>(i);
+  ForwardBatch batch;
+  batch.token_ids = {0};
+  batch.sequences.push_back({0, 1, context - 1, slots.data()});
+  const std::vector<float> queries = random_floats(heads * config.qk_head_dim(), 3, 1.0f);
+  const std::vector<float> compressed = random_floats(width, 4, 1.0f);
+  std::vector<float> out(heads * config.v_head_dim);
+  for (auto _ : state) {
+    backend->attend(0, layer, batch, AttentionInputs{queries.data(), compressed.data(), width}, cache,
+                    out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double cache_bytes = static_cast<double>(context) * backend->cache_row_width() * sizeof(float);
+  state.counters["kv_bytes_per_token"] = static_cast<double>(backend->cache_row_width() * sizeof(float));
+  state.counters["cache_GB/s"] = benchmark::Counter(cache_bytes * static_cast<double>(state.iterations()),
+                                                    benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
+void latent(benchmark::State& state) {
+  decode_attention(state, "latent");
+}
+void materialized(benchmark::State& state) {
+  decode_attention(state, "materialized");
+}
+
+#define CONTEXTS ->ArgsProduct({{512, 4096, 16384}, {2}})->Unit(benchmark::kMillisecond)->UseRealTime()
+BENCHMARK(latent) CONTEXTS;
+BENCHMARK(materialized) CONTEXTS;
+
+}  // namespace
+}  // namespace cpm
+
+BENCHMARK_MAIN();
