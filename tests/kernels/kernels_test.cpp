@@ -1,0 +1,157 @@
+// Every kernel against a plain double-precision reference, for every weight type and for both the
+// AVX2 and the portable code paths.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "kernels/attention_kernels.h"
+#include "kernels/dot_kernels.h"
+#include "kernels/matmul.h"
+#include "kernels/vector_ops.h"
+
+namespace cpm {
+namespace {
+
+std::vector<float> random_floats(size_t count, uint32_t seed) {
+  std::mt19937 random(seed);
+  std::uniform_real_distribution<float> uniform(-1, 1);
+  std::vector<float> values(count);
+  for (float& value : values) value = uniform(random);
+  return values;
+}
+
+// A weight matrix stored in `dtype`, plus its exact f32 values.
+struct TestMatrix {
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;
+  MatrixView view;
+};
+
+TestMatrix make_matrix(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
+  TestMatrix m;
+  m.values = random_floats(rows * cols, seed);
+  m.bytes.resize(dtype_bytes(dtype, rows * cols));
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    if (dtype == DType::kF32) {
+      std::memcpy(m.bytes.data() + 4 * i, &m.values[i], 4);
+    } else {
+      const uint16_t half = dtype == DType::kBF16 ? f32_to_bf16(m.values[i]) : f32_to_f16(m.values[i]);
+      m.values[i] = dtype == DType::kBF16 ? bf16_to_f32(half) : f16_to_f32(half);
+      std::memcpy(m.bytes.data() + 2 * i, &half, 2);
+    }
+  }
+  m.view = make_matrix_view(dtype, rows, cols, m.bytes.data());
+  return m;
+}
+
+class MatmulTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(MatmulTest, MatchesReferenceForOddShapesAndZeroRows) {
+  ThreadPool pool(2);
+  for (auto [rows, out, in] : {std::tuple{0, 5, 8}, {1, 37, 67}, {3, 64, 256}, {5, 33, 40}}) {
+    const TestMatrix w = make_matrix(GetParam(), out, in, 1);
+    const std::vector<float> x = random_floats(std::max(rows, 1) * in, 2);
+    std::vector<float> y(std::max(rows, 1) * out, -7.0f);
+    matmul(pool, x.data(), rows, w.view, y.data());
+    for (int r = 0; r < rows; ++r) {
+      for (int o = 0; o < out; ++o) {
+        double expected = 0;
+        for (int k = 0; k < in; ++k) expected += static_cast<double>(x[r * in + k]) * w.values[o * in + k];
+        EXPECT_NEAR(y[r * out + o], expected, 1e-4 * std::sqrt(in));
+      }
+    }
+    if (rows == 0) EXPECT_EQ(y[0], -7.0f);  // zero rows: nothing written
+  }
+}
+
+TEST_P(MatmulTest, RowResultsDoNotDependOnBatchOrThreads) {
+  ThreadPool one(1), two(2);
+  const TestMatrix w = make_matrix(GetParam(), 48, 100, 3);
+  const std::vector<float> x = random_floats(7 * 100, 4);
+  std::vector<float> batched(7 * 48), single(48);
+  matmul(two, x.data(), 7, w.view, batched.data());
+  for (int r = 0; r < 7; ++r) {
+    matmul(one, x.data() + r * 100, 1, w.view, single.data());
+    for (int o = 0; o < 48; ++o) ASSERT_EQ(single[o], batched[r * 48 + o]);
+  }
+}
+
+TEST_P(MatmulTest, AvxAndPortableRowKernelsAgree) {
+  const TestMatrix w = make_matrix(GetParam(), 1, 77, 5);
+  const std::vector<float> x = random_floats(77, 6);
+  const int index = kernels::dtype_index(GetParam());
+  const float portable = kernels::portable_row_kernels().dot[index](w.view.data, x.data(), 77);
+  const float avx2 = kernels::avx2_row_kernels().dot[index](w.view.data, x.data(), 77);
+  EXPECT_NEAR(portable, avx2, 1e-5);
+  std::vector<float> a(77, 1.0f), b(77, 1.0f);
+  kernels::portable_row_kernels().axpy[index](w.view.data, 0.5f, a.data(), 77);
+  kernels::avx2_row_kernels().axpy[index](w.view.data, 0.5f, b.data(), 77);
+  for (int i = 0; i < 77; ++i) EXPECT_NEAR(a[i], b[i], 1e-6);
+}
+
+INSTANTIATE_TEST_SUITE_P(WeightTypes, MatmulTest, ::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+TEST(VectorOpsTest, RmsNormSiluSoftmax) {
+  const std::vector<float> x = random_floats(37, 7), w = random_floats(37, 8);
+  std::vector<float> out(37);
+  rms_norm(x.data(), w.data(), 1e-5f, 37, out.data());
+  double squares = 0;
+  for (float v : x) squares += static_cast<double>(v) * v;
+  const double inverse = 1.0 / std::sqrt(squares / 37 + 1e-5);
+  for (int i = 0; i < 37; ++i) EXPECT_NEAR(out[i], x[i] * inverse * w[i], 1e-6);
+
+  std::vector<float> gate = x;
+  silu_mul(gate.data(), w.data(), 37);
+  for (int i = 0; i < 37; ++i) EXPECT_NEAR(gate[i], x[i] / (1 + std::exp(-x[i])) * w[i], 1e-6);
+
+  std::vector<float> scores = {1000.0f, 999.0f, -5.0f};
+  softmax(scores.data(), 3);
+  EXPECT_NEAR(scores[0], 1 / (1 + std::exp(-1.0)), 1e-6);
+  EXPECT_NEAR(scores[0] + scores[1] + scores[2], 1.0, 1e-6);
+  softmax(nullptr, 0);  // zero-length input is a no-op
+}
+
+class AttentionKernelTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(AttentionKernelTest, ScoresAndWeightedSumsMatchReference) {
+  const DType dtype = GetParam();
+  for (auto [heads, width, count, sum_width] :
+       {std::tuple{40, 288, 70, 256}, {3, 24, 5, 16}, {9, 40, 130, 36}}) {
+    const TestMatrix cache = make_matrix(dtype, count, width, 9);
+    std::vector<const uint8_t*> rows(count);
+    for (int s = 0; s < count; ++s) rows[s] = cache.view.row(s);
+    const CachedRows cached{rows.data(), count, dtype};
+    const std::vector<float> queries = random_floats(heads * width, 10);
+    std::vector<float> scores(heads * count), out(heads * sum_width);
+    attention_scores(queries.data(), heads, width, cached, 0.5f, scores.data());
+    attention_weighted_sum(scores.data(), heads, cached, sum_width, out.data());
+    for (int h = 0; h < heads; ++h) {
+      for (int s = 0; s < count; ++s) {
+        double expected = 0;
+        for (int i = 0; i < width; ++i)
+          expected += static_cast<double>(queries[h * width + i]) * cache.values[s * width + i];
+        ASSERT_NEAR(scores[h * count + s], 0.5 * expected, 1e-4);
+      }
+      for (int i = 0; i < sum_width; ++i) {
+        double expected = 0;
+        for (int s = 0; s < count; ++s)
+          expected += static_cast<double>(scores[h * count + s]) * cache.values[s * width + i];
+        ASSERT_NEAR(out[h * sum_width + i], expected, 1e-3);
+      }
+    }
+    // The portable fallback computes the same function.
+    std::vector<float> portable_scores(heads * count), portable_out(heads * sum_width);
+    kernels::attention_scores_portable(queries.data(), heads, width, cached, 0.5f, portable_scores.data());
+    kernels::attention_weighted_sum_portable(scores.data(), heads, cached, sum_width, portable_out.data());
+    for (size_t i = 0; i < scores.size(); ++i) ASSERT_NEAR(scores[i], portable_scores[i], 1e-4);
+    for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], portable_out[i], 1e-3);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(CacheTypes, AttentionKernelTest, ::testing::Values(DType::kF32, DType::kBF16),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+}  // namespace
+}  // namespace cpm
