@@ -61,7 +61,9 @@ TEST_P(MatmulTest, MatchesReferenceForOddShapesAndZeroRows) {
         EXPECT_NEAR(y[r * out + o], expected, 1e-4 * std::sqrt(in));
       }
     }
-    if (rows == 0) EXPECT_EQ(y[0], -7.0f);  // zero rows: nothing written
+    if (rows == 0) {
+      EXPECT_EQ(y[0], -7.0f);  // zero rows: nothing written
+    }
   }
 }
 

@@ -1,0 +1,193 @@
+// AVX2 + FMA matmul tiles. Each output element is accumulated in one 8-lane register over the
+// reduced dimension in order (float weights: 8 elements a step; quantized: one 32-weight block a
+// step), then summed across lanes the same way. A tile of R activation rows by O weight rows shares
+// loads but never changes that order, so results are bitwise independent of tile shape and batch.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "kernels/matmul_tiles.h"
+#include "kernels/quant_blocks.h"
+
+namespace cpm::kernels {
+
+namespace {
+
+inline float lane_sum(__m256 v) {
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+  return _mm_cvtss_f32(sum);
+}
+
+template <DType kType>
+inline __m256 load_weights(const uint8_t* row, int64_t i) {
+  if constexpr (kType == DType::kF32) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i);
+  } else if constexpr (kType == DType::kF16) {
+    return _mm256_cvtph_ps(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const uint16_t*>(row) + i)));
+  } else {
+    const __m128i half =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const uint16_t*>(row) + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 16));
+  }
+}
+
+template <DType kType>
+inline float weight_scalar(const uint8_t* row, int64_t i) {
+  if constexpr (kType == DType::kF32) return reinterpret_cast<const float*>(row)[i];
+  if constexpr (kType == DType::kF16) return f16_to_f32(reinterpret_cast<const uint16_t*>(row)[i]);
+  return bf16_to_f32(reinterpret_cast<const uint16_t*>(row)[i]);
+}
+
+template <DType kType, int R, int O>
+void float_tile(const float* x, int64_t x_stride, const MatrixView& w, int64_t o, float* y,
+                int64_t y_stride) {
+  const int64_t n = w.cols, full = n / 8 * 8;
+  __m256 acc[R][O];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < O; ++c) acc[r][c] = _mm256_setzero_ps();
+  const uint8_t* rows[O];
+  for (int c = 0; c < O; ++c) rows[c] = w.row(o + c);
+  for (int64_t i = 0; i < full; i += 8) {
+    __m256 weights[O];
+    for (int c = 0; c < O; ++c) weights[c] = load_weights<kType>(rows[c], i);
+    for (int r = 0; r < R; ++r) {
+      const __m256 activations = _mm256_loadu_ps(x + r * x_stride + i);
+      for (int c = 0; c < O; ++c) acc[r][c] = _mm256_fmadd_ps(weights[c], activations, acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < O; ++c) {
+      float sum = lane_sum(acc[r][c]);
+      for (int64_t i = full; i < n; ++i) sum += weight_scalar<kType>(rows[c], i) * x[r * x_stride + i];
+      y[r * y_stride + o + c] = sum;
+    }
+  }
+}
+
+// 32 signed weights of one block as bytes.
+template <DType kType>
+inline __m256i load_block(const uint8_t* row, int64_t block) {
+  if constexpr (kType == DType::kQ8_0) {
+    return _mm256_loadu_si256(
+        reinterpret_cast<const __m256i*>(reinterpret_cast<const BlockQ8_0*>(row)[block].values));
+  } else {
+    const __m128i packed = _mm_loadu_si128(
+        reinterpret_cast<const __m128i*>(reinterpret_cast<const BlockQ4_0*>(row)[block].nibbles));
+    const __m128i low = _mm_and_si128(packed, _mm_set1_epi8(0x0f));
+    const __m128i high = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f));
+    return _mm256_sub_epi8(_mm256_set_m128i(high, low), _mm256_set1_epi8(8));
+  }
+}
+
+template <DType kType>
+inline float block_scale(const uint8_t* row, int64_t block) {
+  if constexpr (kType == DType::kQ8_0)
+    return f16_to_f32(reinterpret_cast<const BlockQ8_0*>(row)[block].scale);
+  return f16_to_f32(reinterpret_cast<const BlockQ4_0*>(row)[block].scale);
+}
+
+// Weights quantized; activations quantized to q8_0 per row (xq: R rows of n/32 blocks).
+template <DType kType, int R, int O>
+void quant_tile(const BlockQ8_0* xq, int64_t blocks_per_row, const MatrixView& w, int64_t o, float* y,
+                int64_t y_stride) {
+  __m256 acc[R][O];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < O; ++c) acc[r][c] = _mm256_setzero_ps();
+  const uint8_t* rows[O];
+  for (int c = 0; c < O; ++c) rows[c] = w.row(o + c);
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < blocks_per_row; ++b) {
+    __m256i magnitudes[O];
+    __m256i weights[O];
+    float weight_scales[O];
+    for (int c = 0; c < O; ++c) {
+      weights[c] = load_block<kType>(rows[c], b);
+      magnitudes[c] = _mm256_sign_epi8(weights[c], weights[c]);
+      weight_scales[c] = block_scale<kType>(rows[c], b);
+    }
+    for (int r = 0; r < R; ++r) {
+      const BlockQ8_0& xb = xq[r * blocks_per_row + b];
+      const __m256i activations = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.values));
+      const float x_scale = f16_to_f32(xb.scale);
+      for (int c = 0; c < O; ++c) {
+        // |w| * (x with w's sign) keeps maddubs' unsigned-by-signed form exact.
+        const __m256i products =
+            _mm256_maddubs_epi16(magnitudes[c], _mm256_sign_epi8(activations, weights[c]));
+        const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(products, ones));
+        acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(weight_scales[c] * x_scale), sums, acc[r][c]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < O; ++c) y[r * y_stride + o + c] = lane_sum(acc[r][c]);
+}
+
+// Rows in tiles of kRows (fewer at the end), outputs in tiles of kOutputs.
+template <int kRows, int kOutputs, typename Tile>
+void tiled(int64_t rows, int64_t o_begin, int64_t o_end, Tile tile) {
+  constexpr int64_t kRowBlock = 64;  // activation rows kept hot in L2 while weight tiles sweep them
+  for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
+    const int64_t r1 = std::min(rows, r0 + kRowBlock);
+    int64_t o = o_begin;
+    for (; o + kOutputs <= o_end; o += kOutputs) {
+      int64_t r = r0;
+      for (; r + kRows <= r1; r += kRows) tile.template operator()<kRows, kOutputs>(r, o);
+      for (; r < r1; ++r) tile.template operator()<1, kOutputs>(r, o);
+    }
+    for (; o < o_end; ++o) {
+      int64_t r = r0;
+      for (; r + kRows <= r1; r += kRows) tile.template operator()<kRows, 1>(r, o);
+      for (; r < r1; ++r) tile.template operator()<1, 1>(r, o);
+    }
+  }
+}
+
+template <DType kType>
+void float_range(const float* x, int64_t rows, int64_t x_stride, const MatrixView& w, int64_t o_begin,
+                 int64_t o_end, float* y, int64_t y_stride) {
+  auto tile = [&]<int R, int O>(int64_t r, int64_t o) {
+    float_tile<kType, R, O>(x + r * x_stride, x_stride, w, o, y + r * y_stride, y_stride);
+  };
+  if (rows < 4) {
+    tiled<1, 4>(rows, o_begin, o_end, tile);  // decode: stream weights, four outputs in flight
+  } else {
+    tiled<4, 3>(rows, o_begin, o_end, tile);
+  }
+}
+
+template <DType kType>
+void quant_range(const BlockQ8_0* xq, int64_t rows, const MatrixView& w, int64_t o_begin, int64_t o_end,
+                 float* y, int64_t y_stride) {
+  const int64_t blocks = w.cols / 32;
+  auto tile = [&]<int R, int O>(int64_t r, int64_t o) {
+    quant_tile<kType, R, O>(xq + r * blocks, blocks, w, o, y + r * y_stride, y_stride);
+  };
+  if (rows < 4) {
+    tiled<1, 4>(rows, o_begin, o_end, tile);
+  } else {
+    tiled<4, 2>(rows, o_begin, o_end, tile);
+  }
+}
+
+}  // namespace
+
+void matmul_range_avx2(const float* x, const BlockQ8_0* xq, int64_t rows, int64_t x_stride,
+                       const MatrixView& w, int64_t o_begin, int64_t o_end, float* y, int64_t y_stride) {
+  switch (w.dtype) {
+    case DType::kF32:
+      return float_range<DType::kF32>(x, rows, x_stride, w, o_begin, o_end, y, y_stride);
+    case DType::kF16:
+      return float_range<DType::kF16>(x, rows, x_stride, w, o_begin, o_end, y, y_stride);
+    case DType::kBF16:
+      return float_range<DType::kBF16>(x, rows, x_stride, w, o_begin, o_end, y, y_stride);
+    case DType::kQ8_0:
+      return quant_range<DType::kQ8_0>(xq, rows, w, o_begin, o_end, y, y_stride);
+    case DType::kQ4_0:
+      return quant_range<DType::kQ4_0>(xq, rows, w, o_begin, o_end, y, y_stride);
+  }
+}
+
+}  // namespace cpm::kernels
