@@ -5,6 +5,8 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/progress_bar.h"
+#include "model/weight_conversion.h"
 
 namespace cpm {
 
@@ -59,14 +61,91 @@ std::vector<float> ModelWeights::vector(const std::string& name, int64_t size) {
   return values;
 }
 
-std::shared_ptr<ModelWeights> ModelWeights::load(const std::string& model_dir) {
+std::shared_ptr<ModelWeights> ModelWeights::load(const std::string& model_dir,
+                                                 const WeightLoadOptions& options) {
   std::shared_ptr<ModelWeights> weights(new ModelWeights());
   weights->model_dir_ = model_dir;
   if (!std::filesystem::is_directory(model_dir)) fail(model_dir, ": model folder not found");
   weights->config_ = ModelConfig::from_file((std::filesystem::path(model_dir) / "config.json").string());
   weights->files_ = std::make_unique<CheckpointFiles>(model_dir);
   weights->bind_tensors();
+  if (options.dtype && *options.dtype != weights->matrix_dtype()) weights->convert(options);
   return weights;
+}
+
+void ModelWeights::convert(const WeightLoadOptions& options) {
+  const DType target = *options.dtype;
+  const DType head_target = target == DType::kQ4_0 ? DType::kQ8_0 : target;
+  std::unique_ptr<ThreadPool> own_pool;
+  ThreadPool* pool = options.pool;
+  if (pool == nullptr) pool = (own_pool = std::make_unique<ThreadPool>(0)).get();
+  std::vector<std::pair<MatrixView*, std::string>> work;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    LayerWeights& l = layers_[i];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    for (auto [m, name] : {std::pair{&l.q_a_proj, "self_attn.q_a_proj"},
+                           {&l.q_b_proj, "self_attn.q_b_proj"},
+                           {&l.kv_a_proj_with_mqa, "self_attn.kv_a_proj_with_mqa"},
+                           {&l.kv_b_proj, "self_attn.kv_b_proj"},
+                           {&l.o_proj, "self_attn.o_proj"},
+                           {&l.gate_proj, "mlp.gate_proj"},
+                           {&l.up_proj, "mlp.up_proj"},
+                           {&l.down_proj, "mlp.down_proj"}}) {
+      work.push_back({m, p + name + ".weight"});
+    }
+  }
+  ProgressBar progress(std::string("converting to ") + std::string(dtype_name(target)),
+                       static_cast<int64_t>(work.size()) + 1, options.show_progress);
+  converted_.reserve(work.size() + 1);
+  for (auto& [matrix, name] : work) {
+    if (matrix->cols % dtype_info(target).block_size != 0) {
+      // Too narrow for whole blocks (only in toy models): keep it as stored.
+      warnings_.push_back(name + " stays " + std::string(dtype_name(matrix->dtype)) + ": its width " +
+                          std::to_string(matrix->cols) + " is not a multiple of 32");
+    } else if (matrix->dtype != target) {
+      converted_.emplace_back();
+      *matrix = convert_matrix(*matrix, target, &converted_.back(), *pool, name);
+    }
+    progress.advance();
+  }
+  if (lm_head_.dtype != head_target) {
+    converted_.emplace_back();
+    lm_head_ = convert_matrix(lm_head_, head_target, &converted_.back(), *pool, "lm_head.weight");
+  }
+  progress.advance();
+}
+
+std::vector<std::pair<std::string, const MatrixView*>> ModelWeights::named_matrices() const {
+  std::vector<std::pair<std::string, const MatrixView*>> out = {
+      {"model.embed_tokens.weight", &embed_tokens_}};
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const LayerWeights& l = layers_[i];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    out.insert(out.end(), {{p + "self_attn.q_a_proj.weight", &l.q_a_proj},
+                           {p + "self_attn.q_b_proj.weight", &l.q_b_proj},
+                           {p + "self_attn.kv_a_proj_with_mqa.weight", &l.kv_a_proj_with_mqa},
+                           {p + "self_attn.kv_b_proj.weight", &l.kv_b_proj},
+                           {p + "self_attn.o_proj.weight", &l.o_proj},
+                           {p + "mlp.gate_proj.weight", &l.gate_proj},
+                           {p + "mlp.up_proj.weight", &l.up_proj},
+                           {p + "mlp.down_proj.weight", &l.down_proj}});
+  }
+  if (lm_head_.data != embed_tokens_.data) out.push_back({"lm_head.weight", &lm_head_});
+  return out;
+}
+
+std::vector<std::pair<std::string, const std::vector<float>*>> ModelWeights::named_vectors() const {
+  std::vector<std::pair<std::string, const std::vector<float>*>> out;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const LayerWeights& l = layers_[i];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    out.insert(out.end(), {{p + "input_layernorm.weight", &l.input_layernorm},
+                           {p + "self_attn.q_a_layernorm.weight", &l.q_a_layernorm},
+                           {p + "self_attn.kv_a_layernorm.weight", &l.kv_a_layernorm},
+                           {p + "post_attention_layernorm.weight", &l.post_attention_layernorm}});
+  }
+  out.push_back({"model.norm.weight", &norm_});
+  return out;
 }
 
 void ModelWeights::bind_tensors() {
@@ -96,7 +175,12 @@ void ModelWeights::bind_tensors() {
     layer.up_proj = matrix(prefix + "mlp.up_proj.weight", c.intermediate_size, d);
     layer.down_proj = matrix(prefix + "mlp.down_proj.weight", d, c.intermediate_size);
   }
-  if (c.tie_word_embeddings) {
+  // A cpmserve-quantized checkpoint of a tied model stores its own (higher-precision) lm_head copy.
+  const bool quantized_copy =
+      files_->metadata().count("cpmserve_format") > 0 && files_->find("lm_head.weight");
+  if (c.tie_word_embeddings && quantized_copy) {
+    lm_head_ = matrix("lm_head.weight", c.vocab_size, d);
+  } else if (c.tie_word_embeddings) {
     lm_head_ = embed_tokens_;
     if (files_->find("lm_head.weight") != nullptr) {
       used_.push_back("lm_head.weight");

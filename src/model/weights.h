@@ -3,10 +3,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/tensor.h"
+#include "core/thread_pool.h"
 #include "model/config.h"
 #include "model/safetensors.h"
 
@@ -27,10 +29,20 @@ struct LayerWeights {
   MatrixView down_proj;  // [hidden, intermediate]
 };
 
+struct WeightLoadOptions {
+  // Storage of the projection matrices: kept as in the checkpoint when unset, else converted at load
+  // (f32, bf16, q8_0, q4_0). Embeddings and norms stay as stored; lm_head becomes q8_0 for the 4-bit
+  // format (logits are sensitive to it) and follows the format otherwise.
+  std::optional<DType> dtype;
+  ThreadPool* pool = nullptr;  // for conversion; a private one when null
+  bool show_progress = false;  // a progress bar on a terminal
+};
+
 class ModelWeights {
  public:
   // Reads DIR/config.json and the safetensors files; throws cpm::Error naming the file and problem.
-  static std::shared_ptr<ModelWeights> load(const std::string& model_dir);
+  static std::shared_ptr<ModelWeights> load(const std::string& model_dir,
+                                            const WeightLoadOptions& options = {});
 
   const ModelConfig& config() const { return config_; }
   const std::string& model_dir() const { return model_dir_; }
@@ -42,10 +54,16 @@ class ModelWeights {
   const std::vector<std::string>& warnings() const { return warnings_; }
   // Bytes of weights a decode step reads (every matrix once; the embedding row is negligible).
   int64_t weight_bytes_per_token() const;
+  // The storage type of the projection matrices ("mixed" is not possible: one type for all).
+  DType matrix_dtype() const { return layers_.empty() ? embed_tokens_.dtype : layers_[0].q_a_proj.dtype; }
+  // Every matrix with its checkpoint name, for writers (quantize, export-gguf).
+  std::vector<std::pair<std::string, const MatrixView*>> named_matrices() const;
+  std::vector<std::pair<std::string, const std::vector<float>*>> named_vectors() const;
 
  private:
   ModelWeights() = default;
   void bind_tensors();
+  void convert(const WeightLoadOptions& options);
   MatrixView matrix(const std::string& name, int64_t rows, int64_t cols);
   std::vector<float> vector(const std::string& name, int64_t size);
 
@@ -58,6 +76,7 @@ class ModelWeights {
   std::vector<float> norm_;
   std::vector<LayerWeights> layers_;
   std::vector<std::string> warnings_;
+  std::vector<std::vector<uint8_t>> converted_;  // storage of matrices converted at load
 };
 
 }  // namespace cpm
