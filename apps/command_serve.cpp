@@ -1,0 +1,80 @@
+// cpmserve serve: the HTTP server over the engine, until SIGINT or SIGTERM.
+#include <atomic>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "commands.h"
+#include "engine_flags.h"
+#include "server/http_server.h"
+#include "server/log.h"
+
+namespace cpm::app {
+
+namespace {
+
+struct ServeFlags {
+  EngineFlags engine;
+  ServerOptions server;
+  std::string log_level = "info";
+};
+
+int run_serve(ServeFlags flags) {
+  set_log_level(parse_log_level(flags.log_level));
+  // Signals go to one thread that shuts down in order; every other thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<EngineSetup> setup = start_engine(flags.engine);
+  flags.server.model_path = flags.engine.model.model_path;
+  HttpServer server(*setup->engine, setup->tokenizer ? &*setup->tokenizer : nullptr, flags.server);
+  const int port = server.bind();
+  log_message(LogLevel::kInfo, "serving " + flags.server.model_path + " on http://" + flags.server.host +
+                                   ":" + std::to_string(port) +
+                                   " (OpenAI API under /v1, sglang API at /generate)");
+  std::atomic<bool> serving{true};
+  std::thread signal_thread([&] {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    if (!serving) return;
+    log_message(LogLevel::kInfo, std::string("received ") + (signal_number == SIGINT ? "SIGINT" : "SIGTERM") +
+                                     ": aborting requests in flight and shutting down");
+    setup->engine->shutdown();
+    server.stop();
+  });
+  server.serve();
+  // serve() also returns if listening failed; make sure the signal thread ends either way.
+  serving = false;
+  pthread_kill(signal_thread.native_handle(), SIGTERM);
+  signal_thread.join();
+  setup->engine->shutdown();
+  log_message(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace
+
+CommandRunner add_serve_command(CLI::App& app) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* command = app.add_subcommand("serve", "serve the model over HTTP (OpenAI and sglang APIs)");
+  add_engine_flags(command, &flags->engine);
+  command->add_option("--host", flags->server.host, "address to listen on")->capture_default_str();
+  command->add_option("--port", flags->server.port, "port (0: any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  command->add_option("--api-key", flags->server.api_key, "require 'Authorization: Bearer KEY'");
+  command->add_option("--served-model-name", flags->server.served_model_name,
+                      "model name in the API (default: folder name)");
+  command->add_option("--log-level", flags->log_level, "debug, info, warning or error")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
+      ->capture_default_str();
+  command->add_option("--max-body-bytes", flags->server.max_body_bytes, "largest accepted request body")
+      ->capture_default_str();
+  return [flags] { return run_serve(*flags); };
+}
+
+}  // namespace cpm::app

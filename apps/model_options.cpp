@@ -1,0 +1,71 @@
+#include "model_options.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "core/error.h"
+
+namespace cpm::app {
+
+std::string default_model_path() {
+  std::error_code error;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    const std::filesystem::path candidate = exe.parent_path().parent_path() / "models" / "demo";
+    if (std::filesystem::is_directory(candidate)) return candidate.string();
+  }
+  return "models/demo";
+}
+
+void add_model_flags(CLI::App* command, ModelFlags* flags) {
+  flags->model_path = default_model_path();
+  command->add_option("--model-path", flags->model_path, "MiniCPM3 checkpoint folder (Hugging Face layout)")
+      ->capture_default_str();
+  command->add_option("--threads", flags->threads, "worker threads (0: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  command
+      ->add_option("--context-length", flags->context_length,
+                   "context length (0: max_position_embeddings); fixes the LongRoPE factor list")
+      ->check(CLI::NonNegativeNumber);
+  command->add_option("--attention-backend", flags->attention_backend, "latent or materialized")
+      ->check(CLI::IsMember({"latent", "materialized"}))
+      ->capture_default_str();
+  command->add_option("--dtype", flags->dtype, "weight storage: auto (as stored), f32, bf16, q8_0 or q4_0")
+      ->check(CLI::IsMember({"auto", "f32", "bf16", "q8_0", "q4_0"}))
+      ->capture_default_str();
+  command->add_option("--kv-cache-dtype", flags->kv_cache_dtype, "f32 or bf16")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
+}
+
+LoadedModel load_model(const ModelFlags& flags) {
+  LoadedModel loaded;
+  loaded.pool = std::make_unique<ThreadPool>(flags.threads);
+  WeightLoadOptions options;
+  options.pool = loaded.pool.get();
+  options.show_progress = true;
+  if (flags.dtype != "auto") {
+    DType dtype;
+    parse_dtype(flags.dtype, &dtype);
+    options.dtype = dtype;
+  }
+  loaded.weights = ModelWeights::load(flags.model_path, options);
+  for (const std::string& warning : loaded.weights->warnings()) std::cerr << "warning: " << warning << "\n";
+  loaded.model = std::make_unique<MiniCPM3>(
+      loaded.weights, ModelOptions{flags.context_length, flags.attention_backend}, *loaded.pool);
+  parse_dtype(flags.kv_cache_dtype, &loaded.kv_cache_dtype);
+  const ModelConfig& config = loaded.weights->config();
+  const int64_t kv_bytes = KvCache::bytes_per_token(
+      config.num_hidden_layers, loaded.model->attention().cache_row_width(), loaded.kv_cache_dtype);
+  std::cerr << "loaded " << flags.model_path << ": " << config.num_hidden_layers << " layers, hidden "
+            << config.hidden_size << ", vocab " << config.vocab_size << ", weights "
+            << dtype_name(loaded.weights->matrix_dtype()) << " (" << loaded.weights->weight_bytes_per_token()
+            << " bytes read per token); attention backend " << loaded.model->attention().name()
+            << ", KV cache " << kv_bytes << " bytes per token (" << flags.kv_cache_dtype << "), context "
+            << loaded.model->context_length() << ", " << loaded.pool->num_threads() << " threads\n";
+  return loaded;
+}
+
+}  // namespace cpm::app

@@ -1,0 +1,35 @@
+// Options shared by every command that runs the model, and how they turn into a loaded model.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "core/thread_pool.h"
+#include "model/minicpm3.h"
+
+namespace cpm::app {
+
+struct ModelFlags {
+  std::string model_path;
+  int threads = 0;
+  int64_t context_length = 0;
+  std::string attention_backend = "latent";
+  std::string kv_cache_dtype = "f32";
+  std::string dtype = "auto";  // weight storage: auto (as in the checkpoint), f32, bf16, q8_0, q4_0
+};
+
+// The built-in model: models/demo next to the build folder (build/../models/demo).
+std::string default_model_path();
+void add_model_flags(CLI::App* command, ModelFlags* flags);
+
+struct LoadedModel {
+  std::shared_ptr<ModelWeights> weights;
+  std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<MiniCPM3> model;
+  DType kv_cache_dtype = DType::kF32;
+};
+// Loads and reports what was loaded (KV bytes per token, warnings) on stderr.
+LoadedModel load_model(const ModelFlags& flags);
+
+}  // namespace cpm::app

@@ -1,0 +1,81 @@
+// What a client gives the engine and what it gets back, chunk by chunk.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "runtime/sampler.h"
+#include "runtime/sampling_params.h"
+
+namespace cpm {
+
+struct EngineRequest {
+  std::string id;                  // unique among requests in flight
+  std::vector<int32_t> input_ids;  // the prompt, tokenized by the caller
+  SamplingParams params;
+};
+
+// Incremental output: the tokens and text produced since the previous chunk.
+struct OutputChunk {
+  std::string request_id;
+  std::vector<int32_t> token_ids;
+  std::string text;                    // never a partial UTF-8 sequence, never part of a stop string
+  std::vector<SampledToken> logprobs;  // one per token, when requested
+  bool finished = false;
+  std::string finish_reason;  // "stop", "length", "abort" or "error" once finished
+  std::string matched_stop;   // the stop string, or the token id, that ended the request
+  std::string error;          // message when finish_reason is "error"
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;  // total so far
+  int64_t cached_tokens = 0;      // prompt tokens served from the prefix cache
+};
+
+// A single-producer (engine), single-consumer (client) queue of chunks. The engine never blocks on it.
+class RequestStream {
+ public:
+  void push(OutputChunk chunk) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      chunks_.push_back(std::move(chunk));
+    }
+    ready_.notify_all();
+  }
+  // Waits up to `timeout` for the next chunk; false on timeout.
+  bool pop(OutputChunk* chunk, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!ready_.wait_for(lock, timeout, [this] { return !chunks_.empty(); })) return false;
+    *chunk = std::move(chunks_.front());
+    chunks_.pop_front();
+    return true;
+  }
+  // Blocks until the request finishes and returns everything merged into one chunk.
+  OutputChunk wait_all() {
+    OutputChunk all, chunk;
+    while (!all.finished) {
+      pop(&chunk, std::chrono::milliseconds(1000 * 3600));
+      all.token_ids.insert(all.token_ids.end(), chunk.token_ids.begin(), chunk.token_ids.end());
+      all.text += chunk.text;
+      all.logprobs.insert(all.logprobs.end(), chunk.logprobs.begin(), chunk.logprobs.end());
+      all.finished = chunk.finished;
+      all.finish_reason = chunk.finish_reason;
+      all.matched_stop = chunk.matched_stop;
+      all.error = chunk.error;
+      all.prompt_tokens = chunk.prompt_tokens;
+      all.completion_tokens = chunk.completion_tokens;
+      all.cached_tokens = chunk.cached_tokens;
+    }
+    return all;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<OutputChunk> chunks_;
+};
+
+}  // namespace cpm

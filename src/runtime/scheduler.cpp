@@ -1,0 +1,333 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace cpm {
+
+struct Scheduler::Request {
+  Request(EngineRequest spec_in, std::shared_ptr<RequestStream> stream_in, std::vector<int32_t> eos,
+          const Tokenizer* tokenizer)
+      : spec(std::move(spec_in)),
+        stream(std::move(stream_in)),
+        sampler(spec.params, spec.input_ids, std::move(eos)),
+        stop(spec.params.stop),
+        tokens(spec.input_ids),
+        prompt_length(static_cast<int64_t>(spec.input_ids.size())) {
+    if (tokenizer != nullptr) decoder.emplace(*tokenizer, spec.params.skip_special_tokens);
+  }
+  int64_t num_outputs() const { return static_cast<int64_t>(tokens.size()) - prompt_length; }
+  int64_t num_pending() const { return static_cast<int64_t>(tokens.size() - slots.size()); }
+
+  EngineRequest spec;
+  std::shared_ptr<RequestStream> stream;
+  Sampler sampler;
+  std::optional<IncrementalDecoder> decoder;
+  StopChecker stop;
+  std::vector<int32_t> tokens;  // prompt, then outputs
+  int64_t prompt_length;
+  std::vector<int32_t> slots;        // KV slots of tokens[0, slots.size())
+  RadixCache::Node* node = nullptr;  // locked prefix-cache node
+  int64_t tree_slots = 0;            // slots[0, tree_slots) belong to the prefix cache
+  int64_t cached_tokens = -1;        // prefix-cache hit at first admission
+  bool finished = false;
+};
+
+Scheduler::Scheduler(MiniCPM3& model, const Tokenizer* tokenizer, const SchedulerOptions& options)
+    : model_(model), tokenizer_(tokenizer), options_(options) {
+  if (options.max_running_requests <= 0) fail("--max-running-requests must be positive");
+  if (options.chunked_prefill_size <= 0) fail("--chunked-prefill-size must be positive");
+  int64_t slots = options.max_total_tokens;
+  if (slots <= 0) slots = KvPool::slots_for_budget(model, options.kv_cache_memory, options.kv_cache_dtype);
+  if (slots < 2)
+    fail("the KV cache budget holds ", slots, " tokens; raise --kv-cache-memory or --max-total-tokens");
+  pool_ = std::make_unique<KvPool>(model, slots, options.kv_cache_dtype);
+  if (options.enable_radix_cache) radix_ = std::make_unique<RadixCache>(*pool_);
+}
+
+Scheduler::~Scheduler() = default;
+
+void Scheduler::check(EngineRequest& request) const {
+  SamplingParams& params = request.params;
+  params.validate();
+  const int64_t length = static_cast<int64_t>(request.input_ids.size());
+  if (length == 0) fail("the prompt is empty");
+  for (int32_t id : request.input_ids) {
+    if (id < 0 || id >= model_.config().vocab_size) {
+      fail("token id ", id, " is outside the vocabulary [0, ", model_.config().vocab_size, ")");
+    }
+  }
+  if (length >= model_.context_length()) {
+    fail("the prompt has ", length, " tokens, more than the context length of ", model_.context_length(),
+         " allows (at most ", model_.context_length() - 1, ")");
+  }
+  params.max_new_tokens =
+      static_cast<int32_t>(std::min<int64_t>(params.max_new_tokens, model_.context_length() - length));
+  params.min_new_tokens = std::min(params.min_new_tokens, params.max_new_tokens);
+  if (length + params.max_new_tokens > pool_->capacity()) {
+    fail("the request needs ", length + params.max_new_tokens, " tokens of KV cache (prompt ", length,
+         " + max_new_tokens ", params.max_new_tokens, ") but the pool holds ", pool_->capacity());
+  }
+  if (!params.stop.empty() && tokenizer_ == nullptr)
+    fail("stop strings need a tokenizer; this model has none");
+}
+
+void Scheduler::add(EngineRequest request, std::shared_ptr<RequestStream> stream) {
+  check(request);
+  counters_.prompt_tokens += static_cast<int64_t>(request.input_ids.size());
+  waiting_.push_back(
+      std::make_unique<Request>(std::move(request), std::move(stream), options_.eos_token_ids, tokenizer_));
+}
+
+void Scheduler::abort(const std::string& id) {
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+    if ((*it)->spec.id == id) {
+      finish(**it, "abort");
+      waiting_.erase(it);
+      return;
+    }
+  }
+  for (auto it = running_.begin(); it != running_.end(); ++it) {
+    if ((*it)->spec.id == id) {
+      finish(**it, "abort");
+      running_.erase(it);
+      return;
+    }
+  }
+}
+
+void Scheduler::abort_all(const std::string& error) {
+  const std::string reason = error.empty() ? "abort" : "error";
+  for (auto& request : running_) {
+    if (!request->finished) finish(*request, reason, "", error);
+  }
+  for (auto& request : waiting_) finish(*request, reason, "", error);
+  running_.clear();
+  waiting_.clear();
+}
+
+void Scheduler::flush_cache() {
+  if (radix_) radix_->clear();
+}
+
+bool Scheduler::admit(Request& request) {
+  if (radix_) {
+    // Match all but the last token: that one must run to produce the next logits.
+    const std::vector<int32_t> head(request.tokens.begin(), request.tokens.end() - 1);
+    RadixCache::Match match = radix_->match_prefix(head);
+    radix_->lock(match.node);
+    request.node = match.node;
+    request.slots = std::move(match.slots);
+    request.tree_slots = static_cast<int64_t>(request.slots.size());
+  }
+  if (request.cached_tokens < 0) {
+    request.cached_tokens = static_cast<int64_t>(request.slots.size());
+    counters_.cached_prompt_tokens += request.cached_tokens;
+  }
+  return true;
+}
+
+void Scheduler::unadmit(Request& request) {
+  release(request, false);
+}
+
+std::vector<Scheduler::PlanItem> Scheduler::plan_step() {
+  std::vector<PlanItem> plan;
+  int64_t budget = options_.chunked_prefill_size;
+  for (auto& request : running_) {
+    const int64_t pending = request->num_pending();
+    if (pending <= 1) {
+      plan.push_back({request.get(), pending, false});
+    } else if (budget > 0) {
+      const int64_t count = std::min(pending, budget);
+      budget -= count;
+      plan.push_back({request.get(), count, false});
+    }
+  }
+  while (budget > 0 && !waiting_.empty() &&
+         static_cast<int64_t>(running_.size()) < options_.max_running_requests) {
+    Request& request = *waiting_.front();
+    admit(request);
+    running_.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+    const int64_t count = std::min(request.num_pending(), budget);
+    budget -= count;
+    plan.push_back({&request, count, true});
+  }
+  return plan;
+}
+
+bool Scheduler::fit_plan(std::vector<PlanItem>* plan) {
+  auto needed = [plan] {
+    int64_t total = 0;
+    for (const PlanItem& item : *plan) total += item.count;
+    return total;
+  };
+  auto evict_for = [&](int64_t tokens) {
+    if (radix_ && tokens > pool_->num_free()) radix_->evict(tokens - pool_->num_free());
+  };
+  evict_for(needed());
+  // Undo the plan from its newest end until it fits: un-admit new requests, shorten prefill chunks,
+  // then retract running requests (their tokens stay in the prefix cache until evicted).
+  while (needed() > pool_->num_free() && !plan->empty()) {
+    PlanItem& item = plan->back();
+    Request& request = *item.request;
+    const int64_t excess = needed() - pool_->num_free();
+    if (item.newly_admitted) {
+      unadmit(request);
+      waiting_.push_front(std::move(running_.back()));
+      running_.pop_back();
+      plan->pop_back();
+    } else if (item.count > excess) {
+      item.count -= excess;
+    } else if (running_.size() == 1) {
+      finish(request, "error", "", "the KV pool cannot hold this request");
+      plan->pop_back();
+    } else {
+      retract(request);
+      plan->pop_back();
+    }
+    evict_for(needed());
+  }
+  return !plan->empty();
+}
+
+void Scheduler::retract(Request& request) {
+  ++counters_.retractions;
+  release(request, true);
+  for (auto it = running_.begin(); it != running_.end(); ++it) {
+    if (it->get() == &request) {
+      waiting_.push_front(std::move(*it));
+      running_.erase(it);
+      return;
+    }
+  }
+}
+
+void Scheduler::release(Request& request, bool keep_in_cache) {
+  if (radix_) {
+    if (keep_in_cache && !request.slots.empty()) {
+      radix_->insert(request.tokens, request.slots);  // takes the slots; duplicates go back to the pool
+    } else {
+      pool_->release(request.slots.data() + request.tree_slots,
+                     static_cast<int64_t>(request.slots.size()) - request.tree_slots);
+    }
+    radix_->unlock(request.node);
+  } else {
+    pool_->release(request.slots);
+  }
+  request.slots.clear();
+  request.node = nullptr;
+  request.tree_slots = 0;
+}
+
+void Scheduler::cache_prefix(Request& request) {
+  if (!radix_) return;
+  const std::vector<int32_t> computed(request.tokens.begin(), request.tokens.begin() + request.slots.size());
+  radix_->insert(computed, request.slots);
+  RadixCache::Match match = radix_->match_prefix(computed);
+  radix_->lock(match.node);
+  radix_->unlock(request.node);
+  request.node = match.node;
+  request.slots = std::move(match.slots);
+  request.tree_slots = static_cast<int64_t>(request.slots.size());
+}
+
+bool Scheduler::step() {
+  if (idle()) return false;
+  std::vector<PlanItem> plan = plan_step();
+  if (fit_plan(&plan)) {
+    run_plan(plan);
+  } else if (running_.size() > 1) {
+    retract(*running_.back());  // every request is stuck on memory: free the newest one's
+  }
+  running_.remove_if([](const std::unique_ptr<Request>& request) { return request->finished; });
+  return true;
+}
+
+void Scheduler::run_plan(const std::vector<PlanItem>& plan) {
+  ForwardBatch batch;
+  std::vector<std::pair<Request*, int64_t>> with_logits;  // and how many tokens each computed
+  for (const PlanItem& item : plan) {
+    Request& request = *item.request;
+    const int64_t start = static_cast<int64_t>(request.slots.size());
+    if (!pool_->allocate(item.count, &request.slots))
+      fail("internal: KV pool allocation failed after fitting");
+    batch.sequences.push_back({batch.num_rows(), item.count, start, request.slots.data()});
+    batch.token_ids.insert(batch.token_ids.end(), request.tokens.begin() + start,
+                           request.tokens.begin() + start + item.count);
+    if (request.num_pending() == 0) {
+      batch.logit_rows.push_back(batch.num_rows() - 1);
+      with_logits.push_back({&request, item.count});
+    }
+  }
+  model_.forward(batch, pool_->cache(), &logits_);
+  ++counters_.steps;
+  counters_.computed_tokens += batch.num_rows();
+  const int64_t vocab = model_.config().vocab_size;
+  for (size_t i = 0; i < with_logits.size(); ++i) {
+    after_forward(*with_logits[i].first, logits_.data() + i * vocab, with_logits[i].second);
+  }
+}
+
+void Scheduler::after_forward(Request& request, const float* logits, int64_t computed) {
+  if (computed > 1 || request.num_outputs() == 0) cache_prefix(request);  // a finished prefill: share it
+  const int64_t vocab = model_.config().vocab_size;
+  std::vector<float> scores(logits, logits + vocab);
+  const SampledToken sampled = request.sampler.sample(scores.data(), vocab);
+  const SamplingParams& params = request.spec.params;
+  OutputChunk chunk;
+  const bool is_eos = !params.ignore_eos && std::count(options_.eos_token_ids.begin(),
+                                                       options_.eos_token_ids.end(), sampled.token) > 0;
+  const bool is_stop_id =
+      std::count(params.stop_token_ids.begin(), params.stop_token_ids.end(), sampled.token) > 0;
+  if (is_eos || is_stop_id) {
+    finish(request, "stop", std::to_string(sampled.token));
+    return;
+  }
+  request.tokens.push_back(sampled.token);
+  ++counters_.generated_tokens;
+  chunk.token_ids.push_back(sampled.token);
+  if (params.return_logprob || params.top_logprobs > 0) chunk.logprobs.push_back(sampled);
+  if (request.decoder) chunk.text = request.stop.add(request.decoder->feed(sampled.token));
+  emit(request, std::move(chunk));
+  if (request.stop.matched()) {
+    finish(request, "stop");
+  } else if (request.num_outputs() >= params.max_new_tokens ||
+             static_cast<int64_t>(request.tokens.size()) >= model_.context_length()) {
+    finish(request, "length");
+  }
+}
+
+void Scheduler::emit(Request& request, OutputChunk chunk) {
+  chunk.request_id = request.spec.id;
+  chunk.prompt_tokens = request.prompt_length;
+  chunk.completion_tokens = request.num_outputs();
+  chunk.cached_tokens = std::max<int64_t>(request.cached_tokens, 0);
+  if (!chunk.finished && chunk.token_ids.empty() && chunk.text.empty()) return;
+  request.stream->push(std::move(chunk));
+}
+
+void Scheduler::finish(Request& request, const std::string& reason, const std::string& matched_stop,
+                       const std::string& error) {
+  OutputChunk last;
+  if (request.decoder && !request.stop.matched() && reason != "abort" && reason != "error") {
+    last.text = request.stop.add(request.decoder->finish());
+    if (!request.stop.matched()) last.text += request.stop.flush();
+  }
+  last.matched_stop = request.stop.matched() ? request.stop.matched_stop() : matched_stop;
+  last.finished = true;
+  last.finish_reason = reason;
+  last.error = error;
+  release(request, reason == "stop" || reason == "length");
+  request.finished = true;
+  int64_t& counter = reason == "stop"     ? counters_.finished_stop
+                     : reason == "length" ? counters_.finished_length
+                     : reason == "abort"  ? counters_.finished_abort
+                                          : counters_.finished_error;
+  ++counter;
+  emit(request, std::move(last));
+}
+
+}  // namespace cpm

@@ -1,0 +1,106 @@
+// The step loop's logic, single-threaded: which requests run in the next model step, how many of
+// their tokens, where their KV rows go, and what happens to each sampled token. Continuous
+// batching (decode tokens of every running request plus chunked prefill of new ones in one
+// forward), the radix prefix cache, eviction and preemption live here; the Engine owns the thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/minicpm3.h"
+#include "runtime/kv_pool.h"
+#include "runtime/radix_cache.h"
+#include "runtime/request.h"
+#include "runtime/sampler.h"
+#include "runtime/stop_checker.h"
+#include "tokenizer/tokenizer.h"
+
+namespace cpm {
+
+struct SchedulerOptions {
+  int64_t max_running_requests = 64;
+  int64_t chunked_prefill_size = 512;  // prompt tokens per step, over all requests
+  int64_t max_total_tokens = 0;        // KV pool size in tokens (0: from kv_cache_memory)
+  int64_t kv_cache_memory = int64_t{1} << 30;
+  DType kv_cache_dtype = DType::kF32;
+  bool enable_radix_cache = true;
+  std::vector<int32_t> eos_token_ids;
+};
+
+struct SchedulerCounters {
+  int64_t steps = 0;
+  int64_t prompt_tokens = 0;  // prompt tokens of admitted requests
+  int64_t generated_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  // prompt tokens served by the prefix cache
+  int64_t computed_tokens = 0;       // tokens that went through the model
+  int64_t retractions = 0;
+  int64_t finished_stop = 0, finished_length = 0, finished_abort = 0, finished_error = 0;
+};
+
+class Scheduler {
+ public:
+  // tokenizer may be null: then outputs carry no text and stop strings are refused.
+  Scheduler(MiniCPM3& model, const Tokenizer* tokenizer, const SchedulerOptions& options);
+  ~Scheduler();
+
+  // Throws cpm::Error for a request that can never run (bad parameters, prompt too long for the
+  // context or the pool); clips max_new_tokens to the context. Safe to call from any thread.
+  void check(EngineRequest& request) const;
+  // Checks and queues.
+  void add(EngineRequest request, std::shared_ptr<RequestStream> stream);
+  // Finishes the request at once with reason "abort" and releases its KV slots. Unknown ids are ignored.
+  void abort(const std::string& id);
+  // Ends every request: with reason "error" and this message, or "abort" when the message is empty.
+  void abort_all(const std::string& error);
+  // Runs one model step if there is work; returns false when idle.
+  bool step();
+  // Drops every unlocked prefix-cache entry.
+  void flush_cache();
+
+  bool idle() const { return waiting_.empty() && running_.empty(); }
+  int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
+  int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
+  const KvPool& pool() const { return *pool_; }
+  int64_t cached_tokens() const { return radix_ ? radix_->cached_tokens() : 0; }
+  const SchedulerCounters& counters() const { return counters_; }
+  const SchedulerOptions& options() const { return options_; }
+
+ private:
+  struct Request;
+  struct PlanItem {
+    Request* request;
+    int64_t count;  // tokens computed this step
+    bool newly_admitted;
+  };
+
+  std::vector<PlanItem> plan_step();
+  bool admit(Request& request);
+  void unadmit(Request& request);
+  bool fit_plan(std::vector<PlanItem>* plan);
+  void retract(Request& request);
+  void run_plan(const std::vector<PlanItem>& plan);
+  void after_forward(Request& request, const float* logits, int64_t computed);
+  void cache_prefix(Request& request);
+  void finish(Request& request, const std::string& reason, const std::string& matched_stop = "",
+              const std::string& error = "");
+  void release(Request& request, bool keep_in_cache);
+  void emit(Request& request, OutputChunk chunk);
+
+  MiniCPM3& model_;
+  const Tokenizer* tokenizer_;
+  SchedulerOptions options_;
+  std::unique_ptr<KvPool> pool_;
+  std::unique_ptr<RadixCache> radix_;
+  std::deque<std::unique_ptr<Request>> waiting_;
+  std::list<std::unique_ptr<Request>> running_;  // admission order
+  SchedulerCounters counters_;
+  std::vector<float> logits_;
+};
+
+}  // namespace cpm

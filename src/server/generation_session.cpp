@@ -1,0 +1,94 @@
+#include "server/generation_session.h"
+
+#include <algorithm>
+
+namespace cpm {
+
+void merge_chunk(const OutputChunk& chunk, OutputChunk* all) {
+  all->request_id = chunk.request_id;
+  all->token_ids.insert(all->token_ids.end(), chunk.token_ids.begin(), chunk.token_ids.end());
+  all->text += chunk.text;
+  all->logprobs.insert(all->logprobs.end(), chunk.logprobs.begin(), chunk.logprobs.end());
+  all->finished = chunk.finished;
+  all->finish_reason = chunk.finish_reason;
+  all->matched_stop = chunk.matched_stop;
+  all->error = chunk.error;
+  all->prompt_tokens = chunk.prompt_tokens;
+  all->completion_tokens = chunk.completion_tokens;
+  all->cached_tokens = chunk.cached_tokens;
+}
+
+GenerationSession::GenerationSession(Engine& engine, ServerMetrics& metrics,
+                                     std::vector<EngineRequest> requests)
+    : engine_(engine),
+      metrics_(metrics),
+      requests_(std::move(requests)),
+      stream_(std::make_shared<RequestStream>()),
+      done_(requests_.size(), false),
+      first_token_(requests_.size()),
+      last_token_(requests_.size()),
+      remaining_(requests_.size()),
+      start_(std::chrono::steady_clock::now()) {
+  for (const EngineRequest& request : requests_) ids_.push_back(request.id);
+  for (size_t i = 0; i < requests_.size(); ++i) {
+    try {
+      engine_.submit(requests_[i], stream_);
+    } catch (...) {
+      for (size_t j = 0; j < i; ++j) engine_.abort(ids_[j]);
+      remaining_ = 0;
+      throw;
+    }
+  }
+}
+
+GenerationSession::~GenerationSession() {
+  abort();
+}
+
+void GenerationSession::abort() {
+  for (size_t i = 0; i < ids_.size(); ++i) {
+    if (!done_[i]) engine_.abort(ids_[i]);
+  }
+}
+
+double GenerationSession::elapsed_seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+bool GenerationSession::next(size_t* index, OutputChunk* chunk, std::chrono::milliseconds timeout) {
+  if (remaining_ == 0 || !stream_->pop(chunk, timeout)) return false;
+  const size_t i = std::find(ids_.begin(), ids_.end(), chunk->request_id) - ids_.begin();
+  if (i >= ids_.size()) return false;
+  *index = i;
+  const auto now = std::chrono::steady_clock::now();
+  if (!chunk->token_ids.empty()) {
+    if (first_token_[i] == std::chrono::steady_clock::time_point{}) {
+      first_token_[i] = now;
+    } else {
+      metrics_.record_inter_token_latency(std::chrono::duration<double>(now - last_token_[i]).count());
+    }
+    last_token_[i] = now;
+  }
+  if (chunk->finished && !done_[i]) {
+    done_[i] = true;
+    --remaining_;
+    const bool has_token = first_token_[i] != std::chrono::steady_clock::time_point{};
+    metrics_.record_request(
+        chunk->finish_reason,
+        has_token ? std::chrono::duration<double>(first_token_[i] - start_).count() : -1.0,
+        std::chrono::duration<double>(now - start_).count());
+  }
+  return true;
+}
+
+std::vector<OutputChunk> GenerationSession::wait_all() {
+  std::vector<OutputChunk> all(ids_.size());
+  size_t index;
+  OutputChunk chunk;
+  while (!finished()) {
+    if (next(&index, &chunk, std::chrono::milliseconds(1000))) merge_chunk(chunk, &all[index]);
+  }
+  return all;
+}
+
+}  // namespace cpm

@@ -1,0 +1,50 @@
+// The generations of one HTTP request (n choices, or a batch of prompts): submits them to the
+// engine on one shared stream, hands out their chunks as they come, times them for the metrics, and
+// aborts whatever is unfinished when the HTTP request goes away.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "runtime/engine.h"
+#include "server/metrics.h"
+
+namespace cpm {
+
+class GenerationSession {
+ public:
+  // Submits every request (ids must be unique); throws cpm::Error / QueueFullError like Engine::submit,
+  // after aborting the ones already submitted.
+  GenerationSession(Engine& engine, ServerMetrics& metrics, std::vector<EngineRequest> requests);
+  ~GenerationSession();
+  GenerationSession(const GenerationSession&) = delete;
+  GenerationSession& operator=(const GenerationSession&) = delete;
+
+  // The next chunk of any choice, with its index; false after `timeout` without one.
+  bool next(size_t* index, OutputChunk* chunk, std::chrono::milliseconds timeout);
+  bool finished() const { return remaining_ == 0; }
+  // Waits for everything; one merged chunk per choice.
+  std::vector<OutputChunk> wait_all();
+  void abort();
+
+  size_t size() const { return ids_.size(); }
+  const std::vector<EngineRequest>& requests() const { return requests_; }
+  double elapsed_seconds() const;
+
+ private:
+  Engine& engine_;
+  ServerMetrics& metrics_;
+  std::vector<EngineRequest> requests_;
+  std::vector<std::string> ids_;
+  std::shared_ptr<RequestStream> stream_;
+  std::vector<bool> done_;
+  std::vector<std::chrono::steady_clock::time_point> first_token_, last_token_;
+  size_t remaining_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// Merges `chunk` into `all` (tokens, text and logprobs appended; status fields replaced).
+void merge_chunk(const OutputChunk& chunk, OutputChunk* all);
+
+}  // namespace cpm

@@ -1,0 +1,125 @@
+#include "server/http_server.h"
+
+#include <httplib.h>
+
+#include <ctime>
+#include <filesystem>
+
+#include "server/log.h"
+#include "server/native_api.h"
+#include "server/openai_api.h"
+#include "server/server_context.h"
+
+namespace cpm {
+
+namespace {
+
+std::optional<ChatTemplate> load_chat_template(const Tokenizer* tokenizer) {
+  if (tokenizer != nullptr && !tokenizer->chat_template().empty()) {
+    return ChatTemplate(tokenizer->chat_template());
+  }
+  log_message(LogLevel::kWarning, "the model has no chat_template in tokenizer_config.json: using ChatML");
+  return ChatTemplate(default_chatml_template());
+}
+
+bool needs_api_key(const std::string& path) {
+  return path != "/health" && path != "/metrics";
+}
+
+}  // namespace
+
+HttpServer::HttpServer(Engine& engine, const Tokenizer* tokenizer, ServerOptions options)
+    : context_(std::make_unique<Context>(engine, tokenizer, std::move(options))),
+      server_(std::make_unique<httplib::Server>()) {
+  if (context_->options.served_model_name.empty()) {
+    context_->options.served_model_name =
+        std::filesystem::path(context_->options.model_path).lexically_normal().filename().string();
+    if (context_->options.served_model_name.empty()) context_->options.served_model_name = "default";
+  }
+  context_->chat_template = load_chat_template(tokenizer);
+  context_->created = static_cast<int64_t>(std::time(nullptr));
+  // Every in-flight request holds a worker thread while it waits for tokens: size the pool so that
+  // max_running_requests plus a queue's worth of clients never starve health and metrics requests.
+  int threads = context_->options.http_threads;
+  if (threads <= 0)
+    threads = static_cast<int>(std::min<int64_t>(1024, engine.options().max_running_requests * 2 + 16));
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server_->set_payload_max_length(context_->options.max_body_bytes);
+  server_->set_read_timeout(60, 0);
+  server_->set_write_timeout(60, 0);
+  register_routes();
+}
+
+HttpServer::~HttpServer() {
+  stop();
+}
+
+void HttpServer::register_routes() {
+  Context& context = *context_;
+  httplib::Server& server = *server_;
+  server.set_pre_routing_handler([&context](const httplib::Request& request, httplib::Response& response) {
+    if (context.options.api_key.empty() || !needs_api_key(request.path))
+      return httplib::Server::HandlerResponse::Unhandled;
+    if (request.get_header_value("Authorization") == "Bearer " + context.options.api_key) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    send_error(context, response, 401, "invalid or missing API key (send 'Authorization: Bearer <key>')",
+               "authentication_error");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  server.set_error_handler([&context](const httplib::Request& request, httplib::Response& response) {
+    if (!response.body.empty()) return;
+    if (response.status == 413) {
+      send_error(context, response, 413,
+                 "request body exceeds " + std::to_string(context.options.max_body_bytes) + " bytes",
+                 "invalid_request_error");
+    } else if (response.status == 404) {
+      send_error(context, response, 404, "no endpoint " + request.method + " " + request.path, "not_found");
+    } else {
+      send_error(context, response, response.status, "HTTP error " + std::to_string(response.status),
+                 "invalid_request_error");
+    }
+  });
+  auto route = [&context](void (*handler)(Context&, const httplib::Request&, httplib::Response&)) {
+    return [&context, handler](const httplib::Request& request, httplib::Response& response) {
+      handler(context, request, response);
+    };
+  };
+  server.Post("/v1/completions", route(handle_completions));
+  server.Post("/v1/chat/completions", route(handle_chat_completions));
+  server.Get("/v1/models", route(handle_models));
+  server.Post("/generate", route(handle_generate));
+  server.Get("/health", [&context](const httplib::Request&, httplib::Response& response) {
+    response.status = 200;
+    context.metrics.record_http_status(200);
+  });
+  server.Get("/health_generate", route(handle_health_generate));
+  server.Get("/get_model_info", route(handle_model_info));
+  server.Get("/get_server_info", route(handle_server_info));
+  server.Post("/flush_cache", route(handle_flush_cache));
+  server.Get("/flush_cache", route(handle_flush_cache));
+  server.Get("/metrics", route(handle_metrics));
+}
+
+int HttpServer::bind() {
+  const ServerOptions& options = context_->options;
+  int port = options.port;
+  if (port == 0) {
+    port = server_->bind_to_any_port(options.host);
+    if (port < 0) fail("cannot bind to ", options.host);
+  } else if (!server_->bind_to_port(options.host, port)) {
+    fail("cannot bind to ", options.host, ":", port, " (in use, or not an address of this machine)");
+  }
+  context_->options.port = port;
+  return port;
+}
+
+void HttpServer::serve() {
+  server_->listen_after_bind();
+}
+
+void HttpServer::stop() {
+  if (server_) server_->stop();
+}
+
+}  // namespace cpm

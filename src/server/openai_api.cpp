@@ -1,0 +1,395 @@
+#include "server/openai_api.h"
+
+#include <httplib.h>
+
+#include <ctime>
+
+#include "server/json_fields.h"
+#include "server/openai_params.h"
+
+namespace cpm {
+
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+int64_t unix_time() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
+
+std::string token_text(const ServerContext& context, int32_t id) {
+  return context.tokenizer != nullptr ? context.tokenizer->decode({id}, false) : std::to_string(id);
+}
+
+ordered_json byte_list(const std::string& text) {
+  ordered_json bytes = ordered_json::array();
+  for (unsigned char c : text) bytes.push_back(c);
+  return bytes;
+}
+
+ordered_json usage_of(const std::vector<OutputChunk>& results, size_t choices_per_prompt) {
+  int64_t prompt = 0, completion = 0, cached = 0;
+  for (size_t i = 0; i < results.size(); ++i) {
+    // A prompt's tokens count once however many choices it has.
+    if (i % choices_per_prompt == 0) prompt += results[i].prompt_tokens;
+    completion += results[i].completion_tokens;
+    cached += results[i].cached_tokens;
+  }
+  return {{"prompt_tokens", prompt},
+          {"completion_tokens", completion},
+          {"total_tokens", prompt + completion},
+          {"prompt_tokens_details", {{"cached_tokens", cached}}}};
+}
+
+ordered_json finish_reason(const OutputChunk& chunk) {
+  if (!chunk.finished) return nullptr;
+  return chunk.finish_reason;
+}
+
+// The legacy completions logprobs object for some tokens.
+ordered_json completion_logprobs(const ServerContext& context, const OutputChunk& chunk, size_t text_offset) {
+  ordered_json tokens = ordered_json::array(), logprobs = ordered_json::array(), tops = ordered_json::array(),
+               offsets = ordered_json::array();
+  for (const SampledToken& sampled : chunk.logprobs) {
+    const std::string text = token_text(context, sampled.token);
+    tokens.push_back(text);
+    logprobs.push_back(sampled.logprob);
+    ordered_json top = ordered_json::object();
+    for (const TokenLogprob& alternative : sampled.top_logprobs)
+      top[token_text(context, alternative.token)] = alternative.logprob;
+    tops.push_back(top);
+    offsets.push_back(text_offset);
+    text_offset += text.size();
+  }
+  return {{"tokens", tokens}, {"token_logprobs", logprobs}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
+ordered_json chat_logprobs(const ServerContext& context, const OutputChunk& chunk) {
+  ordered_json content = ordered_json::array();
+  for (const SampledToken& sampled : chunk.logprobs) {
+    const std::string text = token_text(context, sampled.token);
+    ordered_json top = ordered_json::array();
+    for (const TokenLogprob& alternative : sampled.top_logprobs) {
+      const std::string alternative_text = token_text(context, alternative.token);
+      top.push_back({{"token", alternative_text},
+                     {"logprob", alternative.logprob},
+                     {"bytes", byte_list(alternative_text)}});
+    }
+    content.push_back(
+        {{"token", text}, {"logprob", sampled.logprob}, {"bytes", byte_list(text)}, {"top_logprobs", top}});
+  }
+  return {{"content", content}};
+}
+
+// Prompts of a completions request: a string, a list of strings, a list of token ids, or a list of those.
+std::vector<std::vector<int32_t>> completion_prompts(ServerContext& context, const json& body,
+                                                     std::vector<std::string>* texts) {
+  if (!body.contains("prompt"))
+    throw HttpError(400, "'prompt' is required", "invalid_request_error", "prompt");
+  const json& prompt = body["prompt"];
+  auto bad = [] {
+    return HttpError(400, "'prompt' must be a string, a list of strings or a list of token ids",
+                     "invalid_request_error", "prompt");
+  };
+  std::vector<std::vector<int32_t>> prompts;
+  auto add_ids = [&](const json& ids) {
+    std::vector<int32_t> tokens;
+    for (const json& id : ids) {
+      if (!id.is_number_integer()) throw bad();
+      tokens.push_back(id.get<int32_t>());
+    }
+    prompts.push_back(tokens);
+    texts->push_back(context.tokenizer != nullptr ? context.tokenizer->decode(tokens) : "");
+  };
+  auto add_text = [&](const std::string& text) {
+    prompts.push_back(tokenize_text(context, text, true));
+    texts->push_back(text);
+  };
+  if (prompt.is_string()) {
+    add_text(prompt.get<std::string>());
+  } else if (prompt.is_array() && !prompt.empty() && prompt[0].is_number_integer()) {
+    add_ids(prompt);
+  } else if (prompt.is_array() && !prompt.empty()) {
+    for (const json& item : prompt) {
+      if (item.is_string())
+        add_text(item.get<std::string>());
+      else if (item.is_array())
+        add_ids(item);
+      else
+        throw bad();
+    }
+  } else {
+    throw bad();
+  }
+  return prompts;
+}
+
+std::vector<EngineRequest> expand_requests(ServerContext& context,
+                                           const std::vector<std::vector<int32_t>>& prompts,
+                                           const OpenAiParams& params, const std::string& id) {
+  std::vector<EngineRequest> requests;
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    for (int i = 0; i < params.n; ++i) {
+      EngineRequest request;
+      request.id = id + "-" + std::to_string(requests.size());
+      request.input_ids = prompts[p];
+      request.params = params.sampling;
+      // Seeded choices must differ from each other yet stay reproducible.
+      if (request.params.seed && params.n > 1)
+        request.params.seed = *request.params.seed + static_cast<uint64_t>(i);
+      requests.push_back(std::move(request));
+    }
+  }
+  (void)context;
+  return requests;
+}
+
+}  // namespace
+
+void handle_completions(ServerContext& context, const httplib::Request& http_request,
+                        httplib::Response& response) {
+  guarded(context, response, [&] {
+    const json body = parse_body(http_request);
+    check_model_name(context, body);
+    const OpenAiParams params = parse_openai_params(body, false);
+    const bool echo = optional_field<bool>(body, "echo").value_or(false);
+    std::vector<std::string> prompt_texts;
+    const auto prompts = completion_prompts(context, body, &prompt_texts);
+    const std::string id = context.new_id("cmpl-");
+    auto session = std::make_shared<GenerationSession>(context.engine, context.metrics,
+                                                       expand_requests(context, prompts, params, id));
+    const int64_t created = unix_time();
+    const std::string model = context.options.served_model_name;
+    const size_t n = static_cast<size_t>(params.n);
+    auto text_of = [&, echo](size_t index, const std::string& text) {
+      return echo ? prompt_texts[index / n] + text : text;
+    };
+    if (!params.stream) {
+      const std::vector<OutputChunk> results = session->wait_all();
+      ordered_json choices = ordered_json::array();
+      for (size_t i = 0; i < results.size(); ++i) {
+        if (results[i].finish_reason == "error") throw HttpError(400, results[i].error);
+        choices.push_back(
+            {{"index", i},
+             {"text", text_of(i, results[i].text)},
+             {"logprobs",
+              params.sampling.return_logprob ? completion_logprobs(context, results[i], 0) : ordered_json()},
+             {"finish_reason", results[i].finish_reason},
+             {"matched_stop",
+              results[i].matched_stop.empty() ? ordered_json() : ordered_json(results[i].matched_stop)}});
+      }
+      send_json(context, response,
+                {{"id", id},
+                 {"object", "text_completion"},
+                 {"created", created},
+                 {"model", model},
+                 {"choices", choices},
+                 {"usage", usage_of(results, n)}});
+      log_request(id, "/v1/completions", results, session->elapsed_seconds());
+      return;
+    }
+    auto totals = std::make_shared<std::vector<OutputChunk>>(session->size());
+    auto started = std::make_shared<std::vector<bool>>(session->size(), false);
+    stream_events(
+        context, response, session,
+        [=, &context](size_t index, const OutputChunk& chunk) {
+          const size_t offset = (*totals)[index].text.size();
+          merge_chunk(chunk, &(*totals)[index]);
+          std::string text = chunk.text;
+          if (echo && !(*started)[index]) text = prompt_texts[index / n] + text;
+          (*started)[index] = true;
+          if (chunk.finish_reason == "error") {
+            return std::vector<std::string>{ordered_json{
+                {"error", {{"message", chunk.error}, {"type", "invalid_request_error"}, {"code", 400}}}}
+                                                .dump()};
+          }
+          ordered_json choice = {
+              {"index", index},
+              {"text", text},
+              {"logprobs",
+               params.sampling.return_logprob ? completion_logprobs(context, chunk, offset) : ordered_json()},
+              {"finish_reason", finish_reason(chunk)}};
+          return std::vector<std::string>{ordered_json{
+              {"id", id},
+              {"object", "text_completion"},
+              {"created", created},
+              {"model", model},
+              {"choices", {choice}}}.dump(-1, ' ', false, json::error_handler_t::replace)};
+        },
+        [=] {
+          log_request(id, "/v1/completions", *totals, session->elapsed_seconds());
+          if (!params.include_usage) return std::vector<std::string>{};
+          return std::vector<std::string>{ordered_json{
+              {"id", id},
+              {"object", "text_completion"},
+              {"created", created},
+              {"model", model},
+              {"choices", ordered_json::array()},
+              {"usage", usage_of(*totals, n)}}.dump()};
+        });
+  });
+}
+
+namespace {
+
+// The messages as the template expects them: content parts flattened to text.
+ordered_json template_messages(const json& body) {
+  if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty()) {
+    throw HttpError(400, "'messages' must be a non-empty list", "invalid_request_error", "messages");
+  }
+  ordered_json messages = ordered_json::array();
+  for (const json& message : body["messages"]) {
+    if (!message.is_object() || !message.contains("role") || !message["role"].is_string()) {
+      throw HttpError(400, "each message needs a string 'role'", "invalid_request_error", "messages");
+    }
+    ordered_json copy = ordered_json::parse(message.dump());
+    if (message.contains("content") && message["content"].is_array()) {
+      std::string text;
+      for (const json& part : message["content"]) {
+        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+            !part["text"].is_string()) {
+          throw HttpError(400, "only text content parts are supported", "invalid_request_error", "messages");
+        }
+        text += part["text"].get<std::string>();
+      }
+      copy["content"] = text;
+    } else if (message.contains("content") && !message["content"].is_string() &&
+               !message["content"].is_null()) {
+      throw HttpError(400, "message content must be a string or a list of parts", "invalid_request_error",
+                      "messages");
+    }
+    messages.push_back(copy);
+  }
+  return messages;
+}
+
+std::string render_chat(ServerContext& context, const json& body) {
+  ordered_json variables = {
+      {"messages", template_messages(body)},
+      {"add_generation_prompt", optional_field<bool>(body, "add_generation_prompt").value_or(true)}};
+  if (body.contains("tools") && !body["tools"].is_null())
+    variables["tools"] = ordered_json::parse(body["tools"].dump());
+  if (context.tokenizer != nullptr) {
+    if (context.tokenizer->bos_id() >= 0)
+      variables["bos_token"] = context.tokenizer->id_to_token(context.tokenizer->bos_id());
+    if (context.tokenizer->eos_id() >= 0)
+      variables["eos_token"] = context.tokenizer->id_to_token(context.tokenizer->eos_id());
+  }
+  try {
+    return context.chat_template->render(variables);
+  } catch (const Error& error) {
+    throw HttpError(400, std::string("chat template: ") + error.what());
+  }
+}
+
+}  // namespace
+
+void handle_chat_completions(ServerContext& context, const httplib::Request& http_request,
+                             httplib::Response& response) {
+  guarded(context, response, [&] {
+    const json body = parse_body(http_request);
+    check_model_name(context, body);
+    const OpenAiParams params = parse_openai_params(body, true);
+    // The template writes any special tokens itself, as transformers' apply_chat_template does.
+    const std::vector<int32_t> prompt = tokenize_text(context, render_chat(context, body), false);
+    const std::string id = context.new_id("chatcmpl-");
+    auto session = std::make_shared<GenerationSession>(context.engine, context.metrics,
+                                                       expand_requests(context, {prompt}, params, id));
+    const int64_t created = unix_time();
+    const std::string model = context.options.served_model_name;
+    if (!params.stream) {
+      const std::vector<OutputChunk> results = session->wait_all();
+      ordered_json choices = ordered_json::array();
+      for (size_t i = 0; i < results.size(); ++i) {
+        if (results[i].finish_reason == "error") throw HttpError(400, results[i].error);
+        choices.push_back(
+            {{"index", i},
+             {"message", {{"role", "assistant"}, {"content", results[i].text}}},
+             {"logprobs",
+              params.sampling.return_logprob ? chat_logprobs(context, results[i]) : ordered_json()},
+             {"finish_reason", results[i].finish_reason},
+             {"matched_stop",
+              results[i].matched_stop.empty() ? ordered_json() : ordered_json(results[i].matched_stop)}});
+      }
+      send_json(context, response,
+                {{"id", id},
+                 {"object", "chat.completion"},
+                 {"created", created},
+                 {"model", model},
+                 {"choices", choices},
+                 {"usage", usage_of(results, results.size())}});
+      log_request(id, "/v1/chat/completions", results, session->elapsed_seconds());
+      return;
+    }
+    auto totals = std::make_shared<std::vector<OutputChunk>>(session->size());
+    auto started = std::make_shared<std::vector<bool>>(session->size(), false);
+    auto event = [=](ordered_json choices) {
+      return ordered_json{{"id", id},
+                          {"object", "chat.completion.chunk"},
+                          {"created", created},
+                          {"model", model},
+                          {"choices", std::move(choices)}}
+          .dump(-1, ' ', false, json::error_handler_t::replace);
+    };
+    stream_events(
+        context, response, session,
+        [=, &context](size_t index, const OutputChunk& chunk) {
+          merge_chunk(chunk, &(*totals)[index]);
+          std::vector<std::string> events;
+          if (chunk.finish_reason == "error") {
+            events.push_back(ordered_json{
+                {"error", {{"message", chunk.error}, {"type", "invalid_request_error"}, {"code", 400}}}}
+                                 .dump());
+            return events;
+          }
+          if (!(*started)[index]) {
+            (*started)[index] = true;
+            events.push_back(event({{{"index", index},
+                                     {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                     {"logprobs", nullptr},
+                                     {"finish_reason", nullptr}}}));
+          }
+          if (!chunk.text.empty() || !chunk.logprobs.empty()) {
+            events.push_back(
+                event({{{"index", index},
+                        {"delta", {{"content", chunk.text}}},
+                        {"logprobs",
+                         params.sampling.return_logprob ? chat_logprobs(context, chunk) : ordered_json()},
+                        {"finish_reason", nullptr}}}));
+          }
+          if (chunk.finished) {
+            events.push_back(event({{{"index", index},
+                                     {"delta", ordered_json::object()},
+                                     {"logprobs", nullptr},
+                                     {"finish_reason", chunk.finish_reason}}}));
+          }
+          return events;
+        },
+        [=] {
+          log_request(id, "/v1/chat/completions", *totals, session->elapsed_seconds());
+          if (!params.include_usage) return std::vector<std::string>{};
+          return std::vector<std::string>{ordered_json{{"id", id},
+                                                       {"object", "chat.completion.chunk"},
+                                                       {"created", created},
+                                                       {"model", model},
+                                                       {"choices", ordered_json::array()},
+                                                       {"usage", usage_of(*totals, totals->size())}}
+                                              .dump()};
+        });
+  });
+}
+
+void handle_models(ServerContext& context, const httplib::Request&, httplib::Response& response) {
+  guarded(context, response, [&] {
+    ordered_json model = {{"id", context.options.served_model_name},
+                          {"object", "model"},
+                          {"created", context.created},
+                          {"owned_by", "cpmserve"},
+                          {"root", context.options.model_path},
+                          {"max_model_len", context.engine.model().context_length()}};
+    send_json(context, response, {{"object", "list"}, {"data", {model}}});
+  });
+}
+
+}  // namespace cpm

@@ -1,0 +1,13 @@
+// OpenAI-compatible endpoints.
+#pragma once
+
+#include "server/server_context.h"
+
+namespace cpm {
+
+void handle_completions(ServerContext& context, const httplib::Request& request, httplib::Response& response);
+void handle_chat_completions(ServerContext& context, const httplib::Request& request,
+                             httplib::Response& response);
+void handle_models(ServerContext& context, const httplib::Request& request, httplib::Response& response);
+
+}  // namespace cpm

@@ -1,0 +1,245 @@
+// The engine end to end on the golden tiny-c checkpoint: deterministic results whatever the batch,
+// chunking, prefix cache or preemption; prefix reuse; eviction; abort; limits.
+#include "runtime/engine.h"
+
+#include <gtest/gtest.h>
+
+#include "test_paths.h"
+
+namespace cpm {
+namespace {
+
+struct Result {
+  std::vector<int32_t> tokens;
+  std::vector<float> logprobs;  // chosen and top-5 alternatives: bitwise witnesses of the logits
+  std::string finish_reason;
+  int64_t cached_tokens = 0;
+};
+
+Result collect(const OutputChunk& chunk) {
+  Result result{chunk.token_ids, {}, chunk.finish_reason, chunk.cached_tokens};
+  for (const SampledToken& token : chunk.logprobs) {
+    result.logprobs.push_back(token.logprob);
+    for (const TokenLogprob& alternative : token.top_logprobs) result.logprobs.push_back(alternative.logprob);
+  }
+  return result;
+}
+
+std::vector<int32_t> prompt_of(int64_t length, int32_t seed) {
+  std::vector<int32_t> ids(length);
+  for (int64_t i = 0; i < length; ++i) ids[i] = static_cast<int32_t>((seed * 131 + i * 37 + i * i) % 512);
+  return ids;
+}
+
+EngineRequest request_of(const std::string& id, std::vector<int32_t> prompt, int32_t max_new = 24) {
+  EngineRequest request;
+  request.id = id;
+  request.input_ids = std::move(prompt);
+  request.params.temperature = 0;
+  request.params.max_new_tokens = max_new;
+  request.params.ignore_eos = true;
+  request.params.return_logprob = true;
+  request.params.top_logprobs = 5;
+  return request;
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  EngineTest()
+      : pool_(2),
+        model_(ModelWeights::load(test::test_data_dir() + "/golden/tiny-c"), ModelOptions{}, pool_) {}
+
+  std::unique_ptr<Engine> make_engine(int64_t max_total_tokens = 4096, int64_t chunk = 512,
+                                      bool radix = true) {
+    SchedulerOptions options;
+    options.max_total_tokens = max_total_tokens;
+    options.chunked_prefill_size = chunk;
+    options.enable_radix_cache = radix;
+    return std::make_unique<Engine>(model_, nullptr, options);
+  }
+
+  // Runs the requests concurrently and returns their results in order.
+  std::vector<Result> run_all(Engine& engine, std::vector<EngineRequest> requests) {
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (EngineRequest& request : requests) streams.push_back(engine.submit(std::move(request)));
+    std::vector<Result> results;
+    for (auto& stream : streams) results.push_back(collect(stream->wait_all()));
+    return results;
+  }
+
+  ThreadPool pool_;
+  MiniCPM3 model_;
+};
+
+TEST_F(EngineTest, ResultsAreBitwiseIndependentOfLoad) {
+  const std::vector<int32_t> prompt = prompt_of(45, 1);
+  Result alone;
+  {
+    auto engine = make_engine(4096, 512, false);
+    alone = run_all(*engine, {request_of("alone", prompt)})[0];
+  }
+  ASSERT_EQ(alone.tokens.size(), 24u);
+  ASSERT_EQ(alone.logprobs.size(), 24u * 6);
+
+  auto batched = [&](int64_t pool_tokens, int64_t chunk, bool radix) {
+    auto engine = make_engine(pool_tokens, chunk, radix);
+    std::vector<EngineRequest> requests;
+    for (int i = 0; i < 5; ++i)
+      requests.push_back(request_of("other" + std::to_string(i), prompt_of(10 + 17 * i, i + 2), 20 + i));
+    requests.insert(requests.begin() + 2, request_of("target", prompt));
+    return run_all(*engine, std::move(requests))[2];
+  };
+  {
+    SCOPED_TRACE("in a batch of mixed lengths");
+    const Result result = batched(4096, 512, false);
+    EXPECT_EQ(result.tokens, alone.tokens);
+    EXPECT_EQ(result.logprobs, alone.logprobs);
+  }
+  {
+    SCOPED_TRACE("chunked prefill of 7 tokens");
+    const Result result = batched(4096, 7, true);
+    EXPECT_EQ(result.tokens, alone.tokens);
+    EXPECT_EQ(result.logprobs, alone.logprobs);
+  }
+  {
+    SCOPED_TRACE("with a cached prefix");
+    auto engine = make_engine();
+    std::vector<int32_t> shorter(prompt.begin(), prompt.begin() + 30);
+    run_all(*engine, {request_of("warm", shorter, 3)});
+    const Result result = run_all(*engine, {request_of("target", prompt)})[0];
+    EXPECT_EQ(result.cached_tokens, 30);
+    EXPECT_EQ(result.tokens, alone.tokens);
+    EXPECT_EQ(result.logprobs, alone.logprobs);
+  }
+  {
+    SCOPED_TRACE("under preemption in a tiny pool");
+    auto engine = make_engine(150, 512, true);
+    std::vector<EngineRequest> requests;
+    for (int i = 0; i < 5; ++i)
+      requests.push_back(request_of("other" + std::to_string(i), prompt_of(40, i + 2), 40));
+    requests.insert(requests.begin() + 2, request_of("target", prompt));
+    const Result result = run_all(*engine, std::move(requests))[2];
+    EXPECT_GT(engine->stats().counters.retractions, 0);
+    EXPECT_EQ(result.tokens, alone.tokens);
+    EXPECT_EQ(result.logprobs, alone.logprobs);
+  }
+}
+
+TEST_F(EngineTest, PreemptionLosesNothing) {
+  std::vector<Result> solo;
+  std::vector<EngineRequest> requests;
+  for (int i = 0; i < 8; ++i)
+    requests.push_back(request_of("r" + std::to_string(i), prompt_of(20 + 5 * i, i), 40));
+  {
+    auto engine = make_engine(4096, 512, false);
+    solo = run_all(*engine, requests);
+  }
+  auto engine = make_engine(120, 32, true);
+  const std::vector<Result> squeezed = run_all(*engine, requests);
+  EXPECT_GT(engine->stats().counters.retractions, 0);
+  for (size_t i = 0; i < solo.size(); ++i) {
+    EXPECT_EQ(squeezed[i].finish_reason, "length");
+    EXPECT_EQ(squeezed[i].tokens, solo[i].tokens) << "request " << i;
+  }
+}
+
+TEST_F(EngineTest, PrefixReuseCountsHitsAndKeepsOutputs) {
+  auto engine = make_engine();
+  const std::vector<int32_t> prompt = prompt_of(60, 9);
+  const Result first = run_all(*engine, {request_of("a", prompt)})[0];
+  const Result second = run_all(*engine, {request_of("b", prompt)})[0];
+  EXPECT_EQ(first.cached_tokens, 0);
+  EXPECT_EQ(second.cached_tokens, 59);  // all but the last prompt token, which must run for logits
+  EXPECT_EQ(first.tokens, second.tokens);
+  std::vector<int32_t> extended = prompt;
+  extended.insert(extended.end(), first.tokens.begin(), first.tokens.begin() + 10);
+  extended.push_back(3);
+  const Result third = run_all(*engine, {request_of("c", extended)})[0];
+  EXPECT_EQ(third.cached_tokens, 70);  // prompt and the generated tokens the first request cached
+  EXPECT_EQ(engine->stats().counters.cached_prompt_tokens, 59 + 70);
+}
+
+TEST_F(EngineTest, EvictionMakesRoomForNewPrompts) {
+  auto engine = make_engine(100, 512, true);
+  for (int i = 0; i < 12; ++i) {
+    const Result result =
+        run_all(*engine, {request_of("r" + std::to_string(i), prompt_of(40, 100 + i), 8)})[0];
+    EXPECT_EQ(result.finish_reason, "length");
+    EXPECT_EQ(result.tokens.size(), 8u);
+  }
+  const EngineStats stats = engine->stats();
+  EXPECT_LE(stats.prefix_cache_tokens, 100);
+  EXPECT_GT(stats.prefix_cache_tokens, 0);
+  engine->flush_cache();
+  EXPECT_EQ(engine->stats().kv_used_tokens, 0);
+}
+
+TEST_F(EngineTest, AbortReleasesPagesAtOnce) {
+  for (bool radix : {false, true}) {
+    auto engine = make_engine(4096, 16, radix);
+    EXPECT_EQ(engine->stats().kv_used_tokens, 0);
+    auto stream = engine->submit(request_of("long", prompt_of(100, 4), 1000));
+    OutputChunk chunk;
+    ASSERT_TRUE(stream->pop(&chunk, std::chrono::seconds(60)));
+    engine->abort("long");
+    while (!chunk.finished) ASSERT_TRUE(stream->pop(&chunk, std::chrono::seconds(60)));
+    EXPECT_EQ(chunk.finish_reason, "abort");
+    engine->flush_cache();  // also a barrier: the engine thread has published its state
+    EXPECT_EQ(engine->stats().kv_used_tokens, 0) << "radix " << radix;
+    EXPECT_EQ(engine->stats().running, 0);
+  }
+}
+
+TEST_F(EngineTest, ImpossibleRequestsFailClearlyAndOthersContinue) {
+  auto engine = make_engine(200);
+  try {
+    engine->submit(request_of("huge", prompt_of(2048, 1)));
+    FAIL() << "accepted a prompt as long as the context";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("context length of 2048"), std::string::npos) << error.what();
+  }
+  try {
+    engine->submit(request_of("big", prompt_of(150, 1), 100));
+    FAIL() << "accepted a request larger than the pool";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("pool holds 200"), std::string::npos) << error.what();
+  }
+  EngineRequest bad = request_of("bad", prompt_of(5, 1));
+  bad.params.top_p = 2;
+  EXPECT_THROW(engine->submit(bad), Error);
+  EXPECT_EQ(run_all(*engine, {request_of("fine", prompt_of(10, 1), 4)})[0].tokens.size(), 4u);
+}
+
+TEST_F(EngineTest, SeededSamplingIgnoresTheBatch) {
+  auto sampled = [](const std::string& id) {
+    EngineRequest request = request_of(id, prompt_of(12, 5), 16);
+    request.params.temperature = 1.0f;
+    request.params.top_p = 0.9f;
+    request.params.seed = 42;
+    return request;
+  };
+  auto engine = make_engine();
+  const Result alone = run_all(*engine, {sampled("alone")})[0];
+  engine->flush_cache();
+  const Result in_batch = run_all(
+      *engine, {request_of("x", prompt_of(30, 1)), sampled("seeded"), request_of("y", prompt_of(7, 2))})[1];
+  EXPECT_EQ(alone.tokens, in_batch.tokens);
+}
+
+TEST_F(EngineTest, MaxNewTokensAndStopTokenIds) {
+  auto engine = make_engine();
+  const Result greedy = run_all(*engine, {request_of("a", prompt_of(20, 3), 12)})[0];
+  EXPECT_EQ(greedy.finish_reason, "length");
+  EngineRequest stop = request_of("b", prompt_of(20, 3), 12);
+  stop.params.stop_token_ids = {greedy.tokens[5]};
+  const auto stream = engine->submit(stop);
+  const OutputChunk result = stream->wait_all();
+  EXPECT_EQ(result.finish_reason, "stop");
+  EXPECT_EQ(result.matched_stop, std::to_string(greedy.tokens[5]));
+  const size_t first =
+      std::find(greedy.tokens.begin(), greedy.tokens.end(), greedy.tokens[5]) - greedy.tokens.begin();
+  EXPECT_EQ(result.token_ids, std::vector<int32_t>(greedy.tokens.begin(), greedy.tokens.begin() + first));
+}
+
+}  // namespace
+}  // namespace cpm
