@@ -20,6 +20,7 @@ struct EngineFlags {
   std::string kv_cache_memory = "1G";
   double kv_cache_fraction = 0;
   bool disable_radix_cache = false;
+  int64_t max_queued_requests = 4096;
 };
 
 void add_engine_flags(CLI::App* command, EngineFlags* flags);

@@ -80,27 +80,28 @@ void Engine::publish_stats() {
 }
 
 void Engine::drain_inbox() {
-  std::vector<Submission> submissions;
   std::vector<std::string> aborts;
   int64_t flush_target = 0;
   {
+    // Queue under the lock, so submit() always sees inbox plus waiting counted exactly once.
     std::lock_guard<std::mutex> lock(mutex_);
-    submissions.swap(inbox_);
+    for (Submission& submission : inbox_) {
+      const std::string id = submission.request.id;
+      try {
+        scheduler_.add(std::move(submission.request), submission.stream);
+      } catch (const Error& error) {
+        OutputChunk chunk;
+        chunk.request_id = id;
+        chunk.finished = true;
+        chunk.finish_reason = "error";
+        chunk.error = error.what();
+        submission.stream->push(std::move(chunk));
+      }
+    }
+    inbox_.clear();
+    stats_.waiting = scheduler_.num_waiting();
     aborts.swap(aborts_);
     flush_target = flush_requests_;
-  }
-  for (Submission& submission : submissions) {
-    const std::string id = submission.request.id;
-    try {
-      scheduler_.add(std::move(submission.request), submission.stream);
-    } catch (const Error& error) {
-      OutputChunk chunk;
-      chunk.request_id = id;
-      chunk.finished = true;
-      chunk.finish_reason = "error";
-      chunk.error = error.what();
-      submission.stream->push(std::move(chunk));
-    }
   }
   for (const std::string& id : aborts) scheduler_.abort(id);
   if (flush_target > flushes_done_) {
