@@ -127,7 +127,7 @@ int run_prompts_file(const GenerateFlags& flags, EngineSetup& setup) {
   ProgressBar progress("generate", static_cast<int64_t>(requests.size()));
   int failures = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
-    json result = {{"index", i}};
+    nlohmann::ordered_json result = {{"index", i}};
     if (streams[i] == nullptr) {
       result.update(json{{"output_ids", json::array()},
                          {"text", ""},

@@ -80,8 +80,9 @@ void add_engine_flags(CLI::App* command, EngineFlags* flags) {
                    "KV pool budget as a fraction of physical memory (overrides --kv-cache-memory)")
       ->check(CLI::Range(0.0, 0.95));
   command->add_flag("--disable-radix-cache", flags->disable_radix_cache, "no prefix caching");
-  command->add_option("--max-queued-requests", flags->max_queued_requests,
-                      "requests waiting for admission before new ones are refused (HTTP 503)")
+  command
+      ->add_option("--max-queued-requests", flags->max_queued_requests,
+                   "requests waiting for admission before new ones are refused (HTTP 503)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
 }
@@ -107,7 +108,8 @@ std::unique_ptr<EngineSetup> start_engine(const EngineFlags& flags) {
   options.kv_cache_dtype = setup->loaded.kv_cache_dtype;
   options.enable_radix_cache = !flags.disable_radix_cache;
   options.eos_token_ids = setup->eos_token_ids;
-  setup->engine = std::make_unique<Engine>(*setup->loaded.model, tokenizer, options, flags.max_queued_requests);
+  setup->engine =
+      std::make_unique<Engine>(*setup->loaded.model, tokenizer, options, flags.max_queued_requests);
   const EngineStats stats = setup->engine->stats();
   std::cerr << "KV pool: " << stats.kv_capacity_tokens << " tokens ("
             << stats.kv_capacity_tokens * setup->engine->model().config().num_hidden_layers *

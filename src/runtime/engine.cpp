@@ -116,6 +116,7 @@ void Engine::drain_inbox() {
 void Engine::loop() {
   while (true) {
     drain_inbox();
+    publish_stats();  // aborts and admissions change what clients see even when no step runs
     {
       std::unique_lock<std::mutex> lock(mutex_);
       if (stopping_) break;

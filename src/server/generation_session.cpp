@@ -46,8 +46,13 @@ GenerationSession::~GenerationSession() {
 }
 
 void GenerationSession::abort() {
+  // The client is gone: nobody will read the final chunks, so count the aborts here.
   for (size_t i = 0; i < ids_.size(); ++i) {
-    if (!done_[i]) engine_.abort(ids_[i]);
+    if (done_[i]) continue;
+    engine_.abort(ids_[i]);
+    done_[i] = true;
+    --remaining_;
+    metrics_.record_request("abort", -1.0, elapsed_seconds());
   }
 }
 

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The cpmserve command end to end: checkpoint creation, generation, batch files, logits, and one
+# clear message with a non-zero exit for every kind of bad input.
+set -uo pipefail
+bin=$1
+source_dir=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+check() {  # check NAME COMMAND...: the command must succeed
+  local name=$1; shift
+  if "$@" >"$work/out" 2>"$work/err"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name"; cat "$work/err"; fi
+}
+check_error() {  # check_error NAME PATTERN COMMAND...: non-zero exit, one "error:" line matching PATTERN, no crash
+  local name=$1 pattern=$2; shift 2
+  "$@" >"$work/out" 2>"$work/err"
+  local code=$?
+  if [ $code -ne 0 ] && [ $code -lt 128 ] && grep -q "^error: .*$pattern" "$work/err"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "FAIL: $name (exit $code)"; cat "$work/err"
+  fi
+}
+
+check "make tiny checkpoint" "$bin" make-checkpoint --preset tiny --out "$work/tiny" --seed 3
+check "deterministic checkpoint" bash -c "'$bin' make-checkpoint --preset tiny --out '$work/tiny2' --seed 3 2>/dev/null && cmp '$work/tiny/model.safetensors' '$work/tiny2/model.safetensors'"
+
+check "generate --json" "$bin" generate --model-path "$work/tiny" --prompt "Tom has 3 apples" --max-new-tokens 5 --json --ignore-eos
+cp "$work/out" "$work/generate.json"
+check "json output has 5 ids and text" bash -c "grep -q '^{\"output_ids\":\[[0-9]*,[0-9]*,[0-9]*,[0-9]*,[0-9]*\],\"text\":\"' '$work/generate.json'"
+
+check "logits all positions" "$bin" logits --model-path "$source_dir/tests/data/golden/tiny-c" --prompt-ids 1,5,9 --all-positions
+cp "$work/out" "$work/logits.json"
+check "three rows of logits" bash -c "grep -o '\], \[' '$work/logits.json' | wc -l | grep -qx 2 && head -c 13 '$work/logits.json' | grep -q '{\"logits\": \[\['"
+
+# 64 prompts through the engine, results in input order.
+for i in $(seq 0 63); do
+  if [ $((i % 2)) -eq 0 ]; then echo "{\"prompt\": \"Question $i: how many apples?\", \"sampling_params\": {\"max_new_tokens\": $((i % 7 + 1)), \"ignore_eos\": true}}"
+  else echo "{\"prompt_ids\": [1, $((i + 3)), 7], \"sampling_params\": {\"max_new_tokens\": 4, \"temperature\": 0.7, \"seed\": $i, \"ignore_eos\": true}}"; fi
+done > "$work/prompts.jsonl"
+check "generate --prompts-file" "$bin" generate --model-path "$work/tiny" --prompts-file "$work/prompts.jsonl" --output "$work/results.jsonl" --max-running-requests 16
+check "64 ordered results" bash -c "
+  [ \$(wc -l < '$work/results.jsonl') -eq 64 ] || exit 1
+  for i in \$(seq 0 63); do
+    line=\$(sed -n \"\$((i + 1))p\" '$work/results.jsonl')
+    echo \"\$line\" | grep -q \"^{\\\"index\\\":\$i,\" || exit 1
+    if [ \$((i % 2)) -eq 0 ]; then want=\$((i % 7 + 1)); else want=4; fi
+    echo \"\$line\" | grep -q \"\\\"completion_tokens\\\":\$want\" || exit 1
+    echo \"\$line\" | grep -q '\"finish_reason\":\"length\"' || exit 1
+  done"
+
+# Bad input: one clear message, non-zero exit, never a crash.
+mkdir -p "$work/broken"
+cp "$source_dir/tests/data/golden/tiny-c/config.json" "$work/broken/"
+head -c 10000 "$source_dir/tests/data/golden/tiny-c/model.safetensors" > "$work/broken/model.safetensors"
+check_error "truncated checkpoint" "model.safetensors.*truncated" "$bin" logits --model-path "$work/broken" --prompt-ids 1
+printf '{"model_type": "minicpm3",' > "$work/broken/config.json"
+check_error "malformed config" "config.json: malformed JSON" "$bin" generate --model-path "$work/broken" --prompt-ids 1
+check_error "missing folder" "model folder not found" "$bin" logits --model-path "$work/nowhere" --prompt-ids 1
+check_error "bad token ids" "is not a token id" "$bin" logits --model-path "$work/tiny" --prompt-ids 1,x,3
+check_error "token outside vocabulary" "outside the vocabulary" "$bin" logits --model-path "$work/tiny" --prompt-ids 1,99999
+check_error "prompt longer than context" "context length" "$bin" generate --model-path "$work/tiny" --prompt-ids 1,2,3 --context-length 2 --max-new-tokens 1
+check_error "bad sampling parameter" "top_p" "$bin" generate --model-path "$work/tiny" --prompt "hi" --top-p 3
+echo '{"prompt": 5}' > "$work/bad.jsonl"
+check_error "bad prompts file line" "bad.jsonl:1" "$bin" generate --model-path "$work/tiny" --prompts-file "$work/bad.jsonl" --output "$work/o.jsonl"
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

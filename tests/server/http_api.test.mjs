@@ -1,0 +1,144 @@
+// Raw HTTP tests: the sglang-style /generate, operational endpoints, metrics, error statuses,
+// client disconnects and shutdown.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, postJson, sseData, demoModelDir } from "./server_harness.mjs";
+
+let server;
+before(async () => { server = await startServer(["--disable-radix-cache"]); });
+after(async () => { await server.stop(); });
+
+const serverInfo = async (s) => (await fetch(`${s.url}/get_server_info`)).json();
+
+async function waitUntil(predicate, what, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test("generate: text, token ids, batches and meta_info", async () => {
+  const single = await postJson(`${server.url}/generate`, { text: "Hello", sampling_params: { max_new_tokens: 5, temperature: 0, ignore_eos: true } });
+  assert.equal(single.status, 200);
+  assert.equal(single.json.output_ids.length, 5);
+  assert.equal(single.json.meta_info.completion_tokens, 5);
+  assert.deepEqual(single.json.meta_info.finish_reason, { type: "length", length: 5 });
+  assert.ok(single.json.meta_info.prompt_tokens >= 2);
+
+  const batch = await postJson(`${server.url}/generate`, { input_ids: [[1, 10, 20], [1, 30]], sampling_params: { max_new_tokens: 3, temperature: 0 }, return_logprob: true });
+  assert.equal(batch.status, 200);
+  assert.equal(batch.json.length, 2);
+  assert.equal(batch.json[1].meta_info.prompt_tokens, 2);
+  assert.equal(batch.json[0].meta_info.output_token_logprobs.length, batch.json[0].output_ids.length);
+});
+
+test("generate streaming sends cumulative text ending with [DONE]", async () => {
+  const body = { text: "Hello", sampling_params: { max_new_tokens: 6, temperature: 0, ignore_eos: true } };
+  const whole = await postJson(`${server.url}/generate`, body);
+  const streamed = await postJson(`${server.url}/generate`, { ...body, stream: true });
+  const events = sseData(streamed.text);
+  assert.equal(events.at(-1), "[DONE]");
+  const last = JSON.parse(events.at(-2));
+  assert.equal(last.text, whole.json.text);
+  assert.deepEqual(last.output_ids, whole.json.output_ids);
+});
+
+test("operational endpoints", async () => {
+  assert.equal((await fetch(`${server.url}/health`)).status, 200);
+  assert.equal((await fetch(`${server.url}/health_generate`)).status, 200);
+  const info = await (await fetch(`${server.url}/get_model_info`)).json();
+  assert.equal(info.is_generation, true);
+  assert.equal(info.vocab_size, 512);
+  assert.equal((await fetch(`${server.url}/flush_cache`, { method: "POST" })).status, 200);
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  for (const name of ["cpmserve_requests_total{status=\"length\"}", "cpmserve_prompt_tokens_total", "cpmserve_generation_tokens_total",
+                      "cpmserve_cached_tokens_total", "cpmserve_time_to_first_token_seconds_bucket", "cpmserve_inter_token_latency_seconds_count",
+                      "cpmserve_num_running_requests", "cpmserve_num_queued_requests", "cpmserve_kv_cache_usage_ratio"]) {
+    assert.ok(metrics.includes(name), `metrics lack ${name}`);
+  }
+  const generated = Number(/cpmserve_generation_tokens_total (\d+)/.exec(metrics)[1]);
+  assert.ok(generated >= 11);
+});
+
+test("error statuses use the OpenAI error JSON", async () => {
+  const bad = await postJson(`${server.url}/v1/completions`, "{not json");
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.error.code, 400);
+  assert.ok(bad.json.error.message.length > 0);
+  assert.equal((await postJson(`${server.url}/v1/completions`, { prompt: 5 })).status, 400);
+  assert.equal((await postJson(`${server.url}/v1/completions`, { prompt: "x", max_tokens: "ten" })).status, 400);
+  assert.equal((await postJson(`${server.url}/v1/completions`, { prompt: "x", model: "gpt-4" })).status, 404);
+  assert.equal((await postJson(`${server.url}/generate`, { text: "x", sampling_params: { top_p: 5 } })).status, 400);
+  // A prompt longer than the context (2048 tokens) names both numbers.
+  const long = await postJson(`${server.url}/v1/completions`, { prompt: Array(3000).fill(7), max_tokens: 1 });
+  assert.equal(long.status, 400);
+  assert.match(long.json.error.message, /3000 tokens.*2048/);
+  assert.equal((await fetch(`${server.url}/no/such/endpoint`)).status, 404);
+});
+
+test("a client that disconnects mid-stream frees its KV pages", async () => {
+  // The demo preset is slow enough that 2000 tokens outlast the disconnect.
+  const slow = await startServer(["--disable-radix-cache"], demoModelDir());
+  try {
+    await disconnectMidStream(slow);
+  } finally {
+    await slow.stop();
+  }
+});
+
+async function disconnectMidStream(server) {
+  const controller = new AbortController();
+  const response = await fetch(`${server.url}/v1/completions`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, signal: controller.signal,
+    body: JSON.stringify({ prompt: "Hello", max_tokens: 2000, temperature: 0, ignore_eos: true, stream: true }),
+  });
+  const reader = response.body.getReader();
+  await reader.read();
+  await reader.read();
+  assert.ok((await serverInfo(server)).kv_cache_used_tokens > 0);
+  controller.abort();
+  await waitUntil(async () => {
+    const info = await serverInfo(server);
+    return info.kv_cache_used_tokens === 0 && info.num_running_requests === 0;
+  }, "the aborted request's pages to return");
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  assert.match(metrics, /cpmserve_requests_total\{status="abort"\} 1/);
+  assert.ok(Number(/cpmserve_generation_tokens_total (\d+)/.exec(metrics)[1]) < 2000);
+}
+
+test("API key, body size and queue limits", async () => {
+  const guarded = await startServer(["--api-key", "sekret", "--max-body-bytes", "2000", "--max-running-requests", "1",
+                                     "--max-queued-requests", "1"]);
+  try {
+    assert.equal((await postJson(`${guarded.url}/v1/completions`, { prompt: "x" })).status, 401);
+    assert.equal((await postJson(`${guarded.url}/v1/completions`, { prompt: "x" }, { Authorization: "Bearer wrong" })).status, 401);
+    const auth = { Authorization: "Bearer sekret" };
+    assert.equal((await postJson(`${guarded.url}/v1/completions`, { prompt: "x", max_tokens: 1 }, auth)).status, 200);
+    assert.equal((await fetch(`${guarded.url}/health`)).status, 200);
+    const big = await postJson(`${guarded.url}/v1/completions`, { prompt: "x".repeat(5000) }, auth);
+    assert.equal(big.status, 413);
+    // One running, one queued: further requests are refused with 503 while those two are busy.
+    const slow = { prompt: "Hello", max_tokens: 1500, temperature: 0, ignore_eos: true };
+    const results = await Promise.all(Array.from({ length: 5 }, () => postJson(`${guarded.url}/v1/completions`, slow, auth)));
+    const statuses = results.map((r) => r.status);
+    assert.ok(statuses.includes(503), `statuses ${statuses}`);
+    assert.ok(statuses.includes(200), `statuses ${statuses}`);
+    assert.equal(results.find((r) => r.status === 503).json.error.code, 503);
+  } finally {
+    await guarded.stop();
+  }
+});
+
+test("SIGTERM stops a busy server promptly with exit code 0", async () => {
+  const busy = await startServer();
+  const pending = postJson(`${busy.url}/v1/completions`, { prompt: "Hello", max_tokens: 2000, ignore_eos: true }).catch(() => null);
+  await waitUntil(async () => (await serverInfo(busy)).num_running_requests > 0, "the request to start");
+  const started = Date.now();
+  busy.child.kill("SIGTERM");
+  const { code } = await busy.exited;
+  assert.equal(code, 0);
+  assert.ok(Date.now() - started < 5000);
+  const result = await pending;
+  if (result) assert.ok([200, 503].includes(result.status));
+});

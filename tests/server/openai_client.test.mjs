@@ -1,0 +1,96 @@
+// The OpenAI endpoints driven by the official `openai` npm client against a real server.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { startServer } from "./server_harness.mjs";
+
+const require = createRequire(new URL("../node/package.json", import.meta.url));
+const { default: OpenAI } = await import(require.resolve("openai"));
+
+let server, client;
+before(async () => {
+  server = await startServer(["--served-model-name", "tiny"]);
+  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
+});
+after(async () => { await server.stop(); });
+
+const messages = [
+  { role: "system", content: "You are terse." },
+  { role: "user", content: "Tom has 3 apples and buys 4 more. How many apples?" },
+];
+
+test("models lists the served model", async () => {
+  const models = await client.models.list();
+  assert.equal(models.data[0].id, "tiny");
+});
+
+test("chat completion, greedy, with usage", async () => {
+  const reply = await client.chat.completions.create({ model: "tiny", messages, max_tokens: 12, temperature: 0 });
+  assert.equal(reply.object, "chat.completion");
+  assert.equal(reply.choices[0].message.role, "assistant");
+  assert.equal(typeof reply.choices[0].message.content, "string");
+  assert.ok(["stop", "length"].includes(reply.choices[0].finish_reason));
+  assert.ok(reply.usage.prompt_tokens > 10);
+  assert.equal(reply.usage.total_tokens, reply.usage.prompt_tokens + reply.usage.completion_tokens);
+});
+
+test("streamed chat text joins to the non-streamed text", async () => {
+  const request = { model: "tiny", messages, max_tokens: 24, temperature: 0, ignore_eos: true };
+  const whole = await client.chat.completions.create(request);
+  const stream = await client.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } });
+  let text = "", finish = null, usage = null;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    for (const choice of chunk.choices) {
+      text += choice.delta?.content ?? "";
+      if (choice.finish_reason) finish = choice.finish_reason;
+    }
+  }
+  assert.equal(text, whole.choices[0].message.content);
+  assert.equal(finish, "length");
+  assert.equal(usage.completion_tokens, 24);
+});
+
+test("completions, streaming and not, agree", async () => {
+  const request = { model: "tiny", prompt: "Question: 2 + 3 = ?\nAnswer:", max_tokens: 16, temperature: 0 };
+  const whole = await client.completions.create(request);
+  assert.equal(whole.object, "text_completion");
+  let text = "";
+  for await (const chunk of await client.completions.create({ ...request, stream: true })) text += chunk.choices[0]?.text ?? "";
+  assert.equal(text, whole.choices[0].text);
+});
+
+test("n choices with a seed are reproducible", async () => {
+  const request = { model: "tiny", prompt: "Once", max_tokens: 8, temperature: 1.0, n: 3, seed: 11 };
+  const first = await client.completions.create(request);
+  const second = await client.completions.create(request);
+  assert.equal(first.choices.length, 3);
+  assert.deepEqual(first.choices.map((c) => c.text), second.choices.map((c) => c.text));
+});
+
+test("logprobs for chat and completions", async () => {
+  const chat = await client.chat.completions.create({ model: "tiny", messages, max_tokens: 4, temperature: 0, logprobs: true, top_logprobs: 3 });
+  const content = chat.choices[0].logprobs.content;
+  assert.equal(content.length, chat.usage.completion_tokens);
+  assert.equal(content[0].top_logprobs.length, 3);
+  assert.ok(content[0].logprob <= 0);
+  // Greedy: the chosen token is the most likely one.
+  assert.equal(content[0].logprob, content[0].top_logprobs[0].logprob);
+  const completion = await client.completions.create({ model: "tiny", prompt: "Hi", max_tokens: 3, temperature: 0, logprobs: 2 });
+  assert.equal(completion.choices[0].logprobs.token_logprobs.length, 3);
+});
+
+test("stop strings end the text before them", async () => {
+  const base = { model: "tiny", prompt: "The", max_tokens: 20, temperature: 0, ignore_eos: true };
+  const free = (await client.completions.create(base)).choices[0].text;
+  const stop = free.slice(5, 8);
+  const cut = await client.completions.create({ ...base, stop: [stop] });
+  assert.equal(cut.choices[0].text, free.slice(0, free.indexOf(stop)));
+  assert.equal(cut.choices[0].finish_reason, "stop");
+});
+
+test("client errors map to OpenAI error classes", async () => {
+  await assert.rejects(client.chat.completions.create({ model: "other", messages }), (e) => e.status === 404);
+  await assert.rejects(client.chat.completions.create({ model: "tiny", messages, temperature: -1 }), (e) => e.status === 400);
+  await assert.rejects(client.chat.completions.create({ model: "tiny", messages: [] }), (e) => e.status === 400);
+});
