@@ -82,11 +82,16 @@ inline __m256i load_block(const uint8_t* row, int64_t block) {
   }
 }
 
+// fp16 scales through F16C: the portable conversion is far too slow for once-per-block use.
+inline float half_to_float(uint16_t bits) {
+  return _cvtsh_ss(bits);
+}
+
 template <DType kType>
 inline float block_scale(const uint8_t* row, int64_t block) {
   if constexpr (kType == DType::kQ8_0)
-    return f16_to_f32(reinterpret_cast<const BlockQ8_0*>(row)[block].scale);
-  return f16_to_f32(reinterpret_cast<const BlockQ4_0*>(row)[block].scale);
+    return half_to_float(reinterpret_cast<const BlockQ8_0*>(row)[block].scale);
+  return half_to_float(reinterpret_cast<const BlockQ4_0*>(row)[block].scale);
 }
 
 // Weights quantized; activations quantized to q8_0 per row (xq: R rows of n/32 blocks).
@@ -111,7 +116,7 @@ void quant_tile(const BlockQ8_0* xq, int64_t blocks_per_row, const MatrixView& w
     for (int r = 0; r < R; ++r) {
       const BlockQ8_0& xb = xq[r * blocks_per_row + b];
       const __m256i activations = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.values));
-      const float x_scale = f16_to_f32(xb.scale);
+      const float x_scale = half_to_float(xb.scale);
       for (int c = 0; c < O; ++c) {
         // |w| * (x with w's sign) keeps maddubs' unsigned-by-signed form exact.
         const __m256i products =

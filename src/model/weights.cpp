@@ -76,6 +76,10 @@ std::shared_ptr<ModelWeights> ModelWeights::load(const std::string& model_dir,
 void ModelWeights::convert(const WeightLoadOptions& options) {
   const DType target = *options.dtype;
   const DType head_target = target == DType::kQ4_0 ? DType::kQ8_0 : target;
+  // kv_b_proj (3% of MiniCPM3-4B's weights) stays as stored under the block formats: latent
+  // attention reads it row by row for every head of every token, where a float row beats
+  // dequantizing blocks; the float formats convert it like the rest.
+  const bool keep_kv_b = dtype_info(target).block_size > 1;
   std::unique_ptr<ThreadPool> own_pool;
   ThreadPool* pool = options.pool;
   if (pool == nullptr) pool = (own_pool = std::make_unique<ThreadPool>(0)).get();
@@ -86,12 +90,17 @@ void ModelWeights::convert(const WeightLoadOptions& options) {
     for (auto [m, name] : {std::pair{&l.q_a_proj, "self_attn.q_a_proj"},
                            {&l.q_b_proj, "self_attn.q_b_proj"},
                            {&l.kv_a_proj_with_mqa, "self_attn.kv_a_proj_with_mqa"},
-                           {&l.kv_b_proj, "self_attn.kv_b_proj"},
                            {&l.o_proj, "self_attn.o_proj"},
                            {&l.gate_proj, "mlp.gate_proj"},
                            {&l.up_proj, "mlp.up_proj"},
                            {&l.down_proj, "mlp.down_proj"}}) {
       work.push_back({m, p + name + ".weight"});
+    }
+  }
+  if (!keep_kv_b) {
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      work.push_back(
+          {&layers_[i].kv_b_proj, "model.layers." + std::to_string(i) + ".self_attn.kv_b_proj.weight"});
     }
   }
   ProgressBar progress(std::string("converting to ") + std::string(dtype_name(target)),

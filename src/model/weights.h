@@ -31,8 +31,9 @@ struct LayerWeights {
 
 struct WeightLoadOptions {
   // Storage of the projection matrices: kept as in the checkpoint when unset, else converted at load
-  // (f32, bf16, q8_0, q4_0). Embeddings and norms stay as stored; lm_head becomes q8_0 for the 4-bit
-  // format (logits are sensitive to it) and follows the format otherwise.
+  // (f32, bf16, q8_0, q4_0). Embeddings and norms stay as stored, and so does kv_b_proj under the
+  // block formats; lm_head becomes q8_0 for the 4-bit format (logits are sensitive to it) and
+  // follows the format otherwise.
   std::optional<DType> dtype;
   ThreadPool* pool = nullptr;  // for conversion; a private one when null
   bool show_progress = false;  // a progress bar on a terminal
