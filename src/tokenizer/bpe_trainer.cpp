@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "tokenizer/utf8.h"
@@ -16,180 +17,309 @@ namespace cpm {
 namespace {
 
 using nlohmann::ordered_json;
-const std::string kSpace = "\xE2\x96\x81";  // "▁", which stands for a space in pieces
 
-// Each corpus line as a word of symbols, normalized as the tokenizer will ("▁" + spaces as "▁").
-std::vector<std::vector<std::string>> corpus_words(const std::string& corpus) {
-  std::vector<std::vector<std::string>> words;
-  size_t start = 0;
-  while (start < corpus.size()) {
-    size_t end = corpus.find('\n', start);
-    if (end == std::string::npos) end = corpus.size();
-    std::string line = kSpace;
-    for (char c : corpus.substr(start, end - start)) line += c == ' ' ? kSpace : std::string(1, c);
-    std::vector<std::string> symbols;
-    for (std::string_view c : utf8::characters(line)) symbols.emplace_back(c);
-    words.push_back(std::move(symbols));
-    start = end + 1;
+const std::string kSpacePiece = "\xE2\x96\x81";  // "▁", which stands for a space in pieces
+constexpr int32_t kUnmergeable = -1;             // a symbol no merge may touch
+
+// The pieces and merges training produces, in id / rank order.
+struct TrainedBpe {
+  std::vector<std::string> pieces;
+  std::vector<std::string> merges;  // "left right"
+};
+
+// Greedy BPE over the corpus's words: repeatedly merge the most frequent adjacent pair (ties: the
+// smaller ids) until the piece budget is used or no pair is left.
+class BpeTrainer {
+ public:
+  explicit BpeTrainer(int32_t piece_budget) : budget_(piece_budget) {}
+
+  TrainedBpe train(const std::string& corpus) {
+    add_fixed_pieces();
+    count_words(corpus);
+    add_characters();
+    build_words();
+    while (static_cast<int32_t>(result_.pieces.size()) < budget_ && merge_best_pair()) {
+    }
+    fill_reserved();
+    return std::move(result_);
   }
-  return words;
+
+ private:
+  struct Word {
+    std::vector<int32_t> symbols;
+    int64_t count;
+  };
+  static uint64_t key(int32_t left, int32_t right) {
+    return (static_cast<uint64_t>(left) << 32) | static_cast<uint32_t>(right);
+  }
+
+  void add_piece(const std::string& piece) {
+    ids_.emplace(piece, static_cast<int32_t>(result_.pieces.size()));
+    result_.pieces.push_back(piece);
+  }
+
+  void add_fixed_pieces() {
+    for (const char* piece : {"<unk>", "<s>", "</s>"}) add_piece(piece);
+    for (int byte = 0; byte < 256; ++byte) {
+      char name[8];
+      std::snprintf(name, sizeof name, "<0x%02X>", byte);
+      add_piece(name);
+    }
+    // The added tokens come last, but no learned piece may spell them either.
+    reserved_ = {result_.pieces.begin(), result_.pieces.end()};
+    reserved_.insert({"<|im_end|>", "<|im_start|>"});
+  }
+
+  // Each line is normalized as the tokenizer will see it ("▁" first, spaces as "▁") and cut into
+  // words that start at each "▁", so merges never cross a word boundary.
+  void count_words(const std::string& corpus) {
+    for (size_t start = 0; start <= corpus.size();) {
+      size_t end = corpus.find('\n', start);
+      if (end == std::string::npos) end = corpus.size();
+      std::string line = kSpacePiece;
+      for (char c : std::string_view(corpus).substr(start, end - start))
+        line += c == ' ' ? kSpacePiece : std::string(1, c);
+      for (size_t word_start = 0; word_start < line.size();) {
+        size_t next = line.find(kSpacePiece, word_start + kSpacePiece.size());
+        if (next == std::string::npos) next = line.size();
+        ++word_counts_[line.substr(word_start, next - word_start)];
+        word_start = next;
+      }
+      if (end < corpus.size()) ++character_counts_["\n"];
+      start = end + 1;
+    }
+  }
+
+  // Characters by frequency (ties: byte order) while the budget lasts; rarer ones fall back to bytes.
+  void add_characters() {
+    for (const auto& [word, count] : word_counts_) {
+      for (size_t at = 0; at < word.size();) {
+        const size_t length = std::max<size_t>(1, utf8::valid_sequence_length(word, at));
+        character_counts_[word.substr(at, length)] += count;
+        at += length;
+      }
+    }
+    std::vector<std::pair<std::string, int64_t>> characters(character_counts_.begin(),
+                                                            character_counts_.end());
+    std::stable_sort(characters.begin(), characters.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    for (const auto& [character, count] : characters) {
+      if (static_cast<int32_t>(result_.pieces.size()) >= budget_) break;
+      if (ids_.count(character) || !utf8::is_valid(character)) continue;
+      add_piece(character);
+      if (character[0] >= '0' && character[0] <= '9') digits_.insert(ids_[character]);
+    }
+  }
+
+  void build_words() {
+    for (const auto& [text, count] : word_counts_) {
+      Word word{{}, count};
+      for (size_t at = 0; at < text.size();) {
+        const size_t length = std::max<size_t>(1, utf8::valid_sequence_length(text, at));
+        auto it = ids_.find(text.substr(at, length));
+        word.symbols.push_back(it == ids_.end() || digits_.count(it->second) ? kUnmergeable : it->second);
+        at += length;
+      }
+      words_.push_back(std::move(word));
+      count_pairs(static_cast<int32_t>(words_.size()) - 1, +1);
+    }
+  }
+
+  // Adds (sign +1) or removes (-1) the pairs of one word in the counts.
+  void count_pairs(int32_t word_index, int sign) {
+    const Word& word = words_[word_index];
+    for (size_t i = 0; i + 1 < word.symbols.size(); ++i) {
+      if (word.symbols[i] == kUnmergeable || word.symbols[i + 1] == kUnmergeable) continue;
+      const uint64_t pair = key(word.symbols[i], word.symbols[i + 1]);
+      if (forbidden_.count(pair)) continue;
+      auto& count = pair_counts_[pair];
+      count += sign * word.count;
+      if (count == 0) pair_counts_.erase(pair);
+      if (sign > 0) pair_words_[pair].push_back(word_index);
+    }
+  }
+
+  bool merge_best_pair() {
+    uint64_t best = 0;
+    int64_t best_count = 0;
+    for (const auto& [pair, count] : pair_counts_) {
+      if (count > best_count || (count == best_count && pair < best)) {
+        best = pair;
+        best_count = count;
+      }
+    }
+    if (best_count == 0) return false;
+    const int32_t left = static_cast<int32_t>(best >> 32), right = static_cast<int32_t>(best & 0xFFFFFFFFu);
+    const std::string merged = result_.pieces[left] + result_.pieces[right];
+    if (reserved_.count(merged)) {  // would spell a special or byte token: never merge this pair
+      forbid(best);
+      return true;
+    }
+    if (!ids_.count(merged)) add_piece(merged);  // else a second way to build an existing piece
+    result_.merges.push_back(result_.pieces[left] + " " + result_.pieces[right]);
+    apply_merge(best, left, right, ids_.at(merged));
+    return true;
+  }
+
+  void forbid(uint64_t pair) {
+    forbidden_.insert(pair);
+    pair_counts_.erase(pair);
+    pair_words_.erase(pair);
+  }
+
+  void apply_merge(uint64_t pair, int32_t left, int32_t right, int32_t merged) {
+    std::vector<int32_t> word_indices = std::move(pair_words_[pair]);
+    pair_words_.erase(pair);
+    std::sort(word_indices.begin(), word_indices.end());
+    word_indices.erase(std::unique(word_indices.begin(), word_indices.end()), word_indices.end());
+    for (int32_t word_index : word_indices) {
+      count_pairs(word_index, -1);
+      std::vector<int32_t>& symbols = words_[word_index].symbols;
+      std::vector<int32_t> next;
+      for (size_t i = 0; i < symbols.size(); ++i) {
+        const bool match = i + 1 < symbols.size() && symbols[i] == left && symbols[i + 1] == right;
+        next.push_back(match ? merged : symbols[i]);
+        if (match) ++i;
+      }
+      symbols.swap(next);
+      count_pairs(word_index, +1);
+    }
+  }
+
+  void fill_reserved() {
+    for (int n = 0; static_cast<int32_t>(result_.pieces.size()) < budget_; ++n) {
+      const std::string piece = "<reserved_" + std::to_string(n) + ">";
+      if (!ids_.count(piece)) add_piece(piece);
+    }
+  }
+
+  int32_t budget_;
+  TrainedBpe result_;
+  std::unordered_map<std::string, int32_t> ids_;
+  std::set<std::string> reserved_;
+  std::set<int32_t> digits_;
+  std::set<uint64_t> forbidden_;  // pairs whose piece would spell a reserved token
+  std::map<std::string, int64_t> word_counts_, character_counts_;
+  std::vector<Word> words_;
+  std::unordered_map<uint64_t, int64_t> pair_counts_;
+  std::unordered_map<uint64_t, std::vector<int32_t>> pair_words_;  // may list a word twice
+};
+
+ordered_json added_token_json(int32_t id, const std::string& content, bool with_id) {
+  ordered_json token;
+  if (with_id) token["id"] = id;
+  token["content"] = content;
+  for (const char* flag : {"single_word", "lstrip", "rstrip", "normalized"}) token[flag] = false;
+  token["special"] = true;
+  return token;
 }
 
-ordered_json added_token(int32_t id, const std::string& content) {
-  return {{"id", id},        {"content", content},  {"single_word", false}, {"lstrip", false},
-          {"rstrip", false}, {"normalized", false}, {"special", true}};
-}
-
-const char* kChatTemplate =
+const char* const kChatTemplate =
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
     "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% "
     "endif %}";
+
+ordered_json tokenizer_json(const TrainedBpe& bpe, int32_t im_end) {
+  // Built as a list: ordered_json's operator[] searches linearly, which is quadratic for a vocabulary.
+  std::vector<std::pair<const std::string, ordered_json>> entries;
+  entries.reserve(bpe.pieces.size());
+  for (size_t id = 0; id < bpe.pieces.size(); ++id) entries.emplace_back(bpe.pieces[id], id);
+  const ordered_json vocab = ordered_json::object_t(entries.begin(), entries.end());
+  ordered_json added = ordered_json::array();
+  for (auto [id, content] : {std::pair<int32_t, const char*>{0, "<unk>"},
+                             {1, "<s>"},
+                             {2, "</s>"},
+                             {im_end, "<|im_end|>"},
+                             {im_end + 1, "<|im_start|>"}}) {
+    added.push_back(added_token_json(id, content, true));
+  }
+  ordered_json root;
+  root["version"] = "1.0";
+  root["truncation"] = nullptr;
+  root["padding"] = nullptr;
+  root["added_tokens"] = added;
+  root["normalizer"] = {{"type", "Sequence"},
+                        {"normalizers",
+                         {{{"type", "Prepend"}, {"prepend", kSpacePiece}},
+                          {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kSpacePiece}}}}};
+  root["pre_tokenizer"] = nullptr;
+  root["post_processor"] = {
+      {"type", "TemplateProcessing"},
+      {"single",
+       {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+      {"pair",
+       {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+        {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+        {{"SpecialToken", {{"id", "<s>"}, {"type_id", 1}}}},
+        {{"Sequence", {{"id", "B"}, {"type_id", 1}}}}}},
+      {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}};
+  root["decoder"] = {{"type", "Sequence"},
+                     {"decoders",
+                      {{{"type", "Replace"}, {"pattern", {{"String", kSpacePiece}}}, {"content", " "}},
+                       {{"type", "ByteFallback"}},
+                       {{"type", "Fuse"}},
+                       {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}};
+  ordered_json model;
+  model["type"] = "BPE";
+  model["dropout"] = nullptr;
+  model["unk_token"] = "<unk>";
+  model["continuing_subword_prefix"] = nullptr;
+  model["end_of_word_suffix"] = nullptr;
+  model["fuse_unk"] = true;
+  model["byte_fallback"] = true;
+  model["ignore_merges"] = false;
+  model["vocab"] = vocab;
+  model["merges"] = bpe.merges;
+  root["model"] = model;
+  return root;
+}
+
+ordered_json tokenizer_config_json(int32_t im_end) {
+  ordered_json decoder = ordered_json::object();
+  for (auto [id, content] : {std::pair<int32_t, const char*>{0, "<unk>"},
+                             {1, "<s>"},
+                             {2, "</s>"},
+                             {im_end, "<|im_end|>"},
+                             {im_end + 1, "<|im_start|>"}}) {
+    decoder[std::to_string(id)] = added_token_json(id, content, false);
+  }
+  ordered_json config;
+  config["add_bos_token"] = true;
+  config["add_eos_token"] = false;
+  config["added_tokens_decoder"] = decoder;
+  config["additional_special_tokens"] = {"<|im_end|>", "<|im_start|>"};
+  config["bos_token"] = "<s>";
+  config["clean_up_tokenization_spaces"] = false;
+  config["eos_token"] = "<|im_end|>";
+  config["legacy"] = true;
+  config["model_max_length"] = 1000000000000000019884624838656.0;
+  config["pad_token"] = nullptr;
+  config["sp_model_kwargs"] = ordered_json::object();
+  config["spaces_between_special_tokens"] = false;
+  config["tokenizer_class"] = "LlamaTokenizer";
+  config["unk_token"] = "<unk>";
+  config["use_default_system_prompt"] = false;
+  config["chat_template"] = kChatTemplate;
+  return config;
+}
+
+void write_json(const std::filesystem::path& path, const ordered_json& value) {
+  std::ofstream out(path, std::ios::binary);
+  out << value.dump(2) << "\n";
+  if (!out) fail(path.string(), ": cannot write");
+}
 
 }  // namespace
 
 void write_trained_tokenizer(const std::string& dir, const std::string& corpus, int32_t vocab_size) {
   if (vocab_size < 300) fail("a trained tokenizer needs at least 300 ids, got ", vocab_size);
-  std::vector<std::string> pieces = {"<unk>", "<s>", "</s>"};
-  for (int byte = 0; byte < 256; ++byte) {
-    char name[8];
-    std::snprintf(name, sizeof name, "<0x%02X>", byte);
-    pieces.push_back(name);
-  }
-  const int32_t budget = vocab_size - 2;  // the two chat tokens come last
-  std::vector<std::vector<std::string>> words = corpus_words(corpus);
-  // Characters first, most frequent first, as far as the budget allows.
-  std::map<std::string, int64_t> char_counts;
-  for (const auto& word : words)
-    for (const auto& c : word) ++char_counts[c];
-  std::vector<std::pair<std::string, int64_t>> chars(char_counts.begin(), char_counts.end());
-  std::stable_sort(chars.begin(), chars.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
-  std::set<std::string> known;
-  for (const auto& [c, count] : chars) {
-    if (static_cast<int32_t>(pieces.size()) >= budget) break;
-    pieces.push_back(c);
-    known.insert(c);
-  }
-  // Greedy merges of the most frequent adjacent pair (ties: smallest pair) until the budget is used.
-  ordered_json merges = ordered_json::array();
-  while (static_cast<int32_t>(pieces.size()) < budget) {
-    std::map<std::pair<std::string, std::string>, int64_t> counts;
-    for (const auto& word : words) {
-      for (size_t i = 0; i + 1 < word.size(); ++i) {
-        if (known.count(word[i]) && known.count(word[i + 1])) ++counts[{word[i], word[i + 1]}];
-      }
-    }
-    const std::pair<std::string, std::string>* best = nullptr;
-    int64_t best_count = 1;  // a pair seen once teaches nothing
-    for (const auto& [pair, count] : counts) {
-      if (count > best_count && !known.count(pair.first + pair.second)) {
-        best = &pair;
-        best_count = count;
-      }
-    }
-    if (best == nullptr) break;
-    const std::string left = best->first, right = best->second, merged = left + right;
-    pieces.push_back(merged);
-    known.insert(merged);
-    merges.push_back(left + " " + right);
-    for (auto& word : words) {
-      std::vector<std::string> next;
-      for (size_t i = 0; i < word.size(); ++i) {
-        if (i + 1 < word.size() && word[i] == left && word[i + 1] == right) {
-          next.push_back(merged);
-          ++i;
-        } else {
-          next.push_back(word[i]);
-        }
-      }
-      word.swap(next);
-    }
-  }
-  // A small corpus may run out of pairs: fill with unused placeholder pieces so ids stay dense.
-  for (int filler = 0; static_cast<int32_t>(pieces.size()) < budget; ++filler)
-    pieces.push_back("<unused" + std::to_string(filler) + ">");
-  ordered_json vocab = ordered_json::object();
-  for (size_t id = 0; id < pieces.size(); ++id) vocab[pieces[id]] = id;
-  const int32_t im_end = budget, im_start = budget + 1;
-  ordered_json tokenizer = {
-      {"version", "1.0"},
-      {"truncation", nullptr},
-      {"padding", nullptr},
-      {"added_tokens",
-       {added_token(0, "<unk>"), added_token(1, "<s>"), added_token(2, "</s>"),
-        added_token(im_end, "<|im_end|>"), added_token(im_start, "<|im_start|>")}},
-      {"normalizer",
-       {{"type", "Sequence"},
-        {"normalizers",
-         {{{"type", "Prepend"}, {"prepend", kSpace}},
-          {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kSpace}}}}}},
-      {"pre_tokenizer", nullptr},
-      {"post_processor",
-       {{"type", "TemplateProcessing"},
-        {"single",
-         {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
-          {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
-        {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}}},
-      {"decoder",
-       {{"type", "Sequence"},
-        {"decoders",
-         {{{"type", "Replace"}, {"pattern", {{"String", kSpace}}}, {"content", " "}},
-          {{"type", "ByteFallback"}},
-          {{"type", "Fuse"}},
-          {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}}},
-      {"model",
-       {{"type", "BPE"},
-        {"dropout", nullptr},
-        {"unk_token", "<unk>"},
-        {"continuing_subword_prefix", nullptr},
-        {"end_of_word_suffix", nullptr},
-        {"fuse_unk", true},
-        {"byte_fallback", true},
-        {"ignore_merges", false},
-        {"vocab", vocab},
-        {"merges", merges}}}};
-  ordered_json config = {{"add_bos_token", true},
-                         {"add_eos_token", false},
-                         {"bos_token", "<s>"},
-                         {"eos_token", "<|im_end|>"},
-                         {"unk_token", "<unk>"},
-                         {"pad_token", nullptr},
-                         {"clean_up_tokenization_spaces", false},
-                         {"legacy", true},
-                         {"tokenizer_class", "LlamaTokenizer"},
-                         {"chat_template", kChatTemplate}};
-  std::filesystem::create_directories(dir);
-  for (const auto& [name, value] :
-       {std::pair{"tokenizer.json", &tokenizer}, {"tokenizer_config.json", &config}}) {
-    std::ofstream out(std::filesystem::path(dir) / name);
-    out << value->dump(2) << "\n";
-    if (!out) fail(dir, "/", name, ": cannot write");
-  }
-}
-
-const std::string& default_tokenizer_corpus() {
-  static const std::string corpus = [] {
-    const char* names[] = {"Tom", "Anna", "Maria", "James", "Lily", "Omar", "Chen", "Sofia", "Ravi", "Emma"};
-    const char* things[] = {"apples",   "books", "pencils", "cookies", "marbles",
-                            "stickers", "eggs",  "cars",    "shells",  "cards"};
-    const char* verbs[] = {"buys", "finds", "gets", "makes", "picks", "receives"};
-    std::string text =
-        "The quick brown fox jumps over the lazy dog.\nOnce upon a time there was a small town by the sea.\n"
-        "Question: What is the answer?\nAnswer: Let us think step by step.\nThe answer is correct.\n"
-        "Hello world! How are you today? I am fine, thank you.\nThis is a simple test of the tokenizer.\n";
-    for (int i = 0; i < 120; ++i) {
-      const std::string name = names[i % 10], thing = things[(i * 3) % 10], verb = verbs[(i * 7) % 6];
-      const int a = 2 + (i * 7) % 40, b = 1 + (i * 11) % 30;
-      text += "Question: " + name + " has " + std::to_string(a) + " " + thing + ". " + name + " " + verb +
-              " " + std::to_string(b) + " more " + thing + ". How many " + thing + " does " + name +
-              " have now?\n";
-      text += "Answer: " + name + " has " + std::to_string(a) + " + " + std::to_string(b) + " = <<" +
-              std::to_string(a) + "+" + std::to_string(b) + "=" + std::to_string(a + b) + ">>" +
-              std::to_string(a + b) + " " + thing + ".\n#### " + std::to_string(a + b) + "\n";
-    }
-    return text;
-  }();
-  return corpus;
+  const int32_t im_end = vocab_size - 2;  // the two chat tokens take the last ids
+  const TrainedBpe bpe = BpeTrainer(im_end).train(corpus);
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) fail(dir, ": cannot create the folder: ", error.message());
+  write_json(std::filesystem::path(dir) / "tokenizer.json", tokenizer_json(bpe, im_end));
+  write_json(std::filesystem::path(dir) / "tokenizer_config.json", tokenizer_config_json(im_end));
 }
 
 }  // namespace cpm

@@ -1,90 +1,86 @@
 // The tokenization Hugging Face fast tokenizers give from a model's tokenizer.json (what sglang and
-// vLLM load), plus tokenizer_config.json: added and special tokens split out first, the normalizer
-// applied to each remaining segment, BPE with byte fallback, the optional BOS, and the decoder chain.
-// Supports the pipeline pieces MiniCPM3 and other SentencePiece-derived (Llama-style) models use.
+// vLLM load) together with tokenizer_config.json. Encoding: added tokens are cut out of the raw text,
+// each remaining piece is normalized (then normalized added tokens are cut out), the BPE model encodes
+// what is left, and the post-processor template adds BOS / EOS. Decoding runs the decoder chain.
+// Supports what SentencePiece-derived (Llama-style) tokenizers such as MiniCPM3's use; other
+// pipeline kinds are rejected at load time with an error naming tokenizer.json.
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/added_vocabulary.h"
 #include "tokenizer/bpe.h"
+#include "tokenizer/decoder.h"
+#include "tokenizer/normalizer.h"
 
 namespace cpm {
 
 class Tokenizer {
  public:
-  // Loads DIR/tokenizer.json and DIR/tokenizer_config.json (when present). Throws cpm::Error naming
-  // the file for a missing or malformed file or an unsupported pipeline step.
+  // Loads DIR/tokenizer.json plus, when present, DIR/tokenizer_config.json (add_bos_token /
+  // add_eos_token, bos / eos tokens, added_tokens_decoder, chat_template) and, for configs without
+  // added_tokens_decoder, special_tokens_map.json and added_tokens.json, as transformers does.
+  // Throws cpm::Error naming the file for a missing or malformed file or an unsupported pipeline.
   static Tokenizer load(const std::string& model_dir);
-  static bool exists(const std::string& model_dir);
+  static bool exists(const std::string& model_dir);  // DIR/tokenizer.json is present
 
+  // add_special_tokens adds what the post-processor adds (BOS for MiniCPM3, per add_bos_token).
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true) const;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const;
 
-  int32_t vocab_size() const { return static_cast<int32_t>(pieces_.size()); }
-  int32_t token_to_id(std::string_view token) const;  // -1 if unknown
-  const std::string& id_to_token(int32_t id) const;
-  int32_t bos_id() const { return bos_id_; }
-  int32_t eos_id() const { return eos_id_; }
+  int32_t vocab_size() const { return static_cast<int32_t>(pieces_.size()); }  // with added tokens
+  int32_t token_to_id(std::string_view token) const;                           // -1 if unknown
+  const std::string& id_to_token(int32_t id) const;                            // "" if out of range
+  int32_t bos_id() const { return bos_id_; }                                   // -1 when not defined
+  int32_t eos_id() const { return eos_id_; }  // tokenizer_config's eos_token; -1 when not defined
+  int32_t unk_id() const { return unk_id_; }
   bool is_special(int32_t id) const;
-  bool add_bos_token() const { return add_bos_; }
-  const std::string& chat_template() const { return chat_template_; }
+  bool add_bos_token() const;  // encode(..., true) starts with bos_id()
+  const std::vector<int32_t>& special_prefix() const { return prefix_ids_; }  // what encode adds before
+  const std::vector<int32_t>& special_suffix() const { return suffix_ids_; }  // ... and after the text
+  const std::string& chat_template() const { return chat_template_; }         // "" when none
+  const std::vector<AddedToken>& added_tokens() const { return added_.tokens(); }
 
  private:
-  struct AddedToken {
-    std::string content;
-    int32_t id;
-    bool special, lstrip, rstrip;
-  };
-  struct NormalizerStep {
-    std::string pattern;  // prepended text, or the text to replace
-    std::string content;  // replacement
-    bool prepend;         // Prepend (to each non-empty segment) rather than Replace
-  };
-  struct Normalizer {
-    std::vector<NormalizerStep> steps;  // applied in order
-  };
-  struct Decoder {
-    std::vector<std::pair<std::string, std::string>> replacements;
-    bool byte_fallback = false;
-    int strip_start = 0;  // leading copies of strip_content removed from the fused text
-    std::string strip_content;
-  };
+  friend class IncrementalDecoder;
 
-  void load_tokenizer_json(const std::string& path);
-  void load_config(const std::string& path);
-  void encode_segment(std::string_view segment, std::vector<int32_t>* out) const;
-  std::string normalize(std::string_view segment) const;
+  void load_tokenizer_json(const nlohmann::json& root, const std::string& file);
+  void load_post_processor(const nlohmann::json& spec, const std::string& file);
+  void load_config(const std::string& model_dir);
+  void add_config_tokens(const nlohmann::json& config, const std::string& model_dir, const std::string& file);
+  void finish_loading();
+  void encode_piece(std::string_view text, std::vector<int32_t>* ids) const;
 
-  BpeModel bpe_;
-  std::vector<std::string> pieces_;  // id -> token text
-  std::vector<bool> special_;
-  std::vector<AddedToken> added_;  // longest first, for splitting
+  BpeModel model_;
   Normalizer normalizer_;
-  Decoder decoder_;
-  int32_t bos_id_ = -1, eos_id_ = -1;
-  bool add_bos_ = false;
+  AddedVocabulary added_;
+  DecoderChain decoder_;
+  std::vector<std::string> pieces_;  // the string each id decodes from
+  std::vector<bool> special_;
+  std::vector<int32_t> prefix_ids_, suffix_ids_;
+  int32_t bos_id_ = -1, eos_id_ = -1, unk_id_ = -1;
   std::string chat_template_;
 };
 
-// Streaming detokenization. Each feed() returns only newly completed text (never a partial UTF-8
-// sequence); everything returned by feed() and finish() joins to decode(all ids). Cost per token is
-// constant: only the ids since the last emitted text are decoded again.
+// Streaming detokenization: feed ids one at a time; each call returns the newly final text, never a
+// broken UTF-8 sequence, and everything returned by feed() and finish() joins to exactly
+// decode(all ids). O(1) per token. Text from byte-fallback tokens (<0xAB>) is held until a token of
+// another kind (or finish) closes the run, since a later byte can turn the whole run into U+FFFDs.
+// The tokenizer must outlive the decoder.
 class IncrementalDecoder {
  public:
-  explicit IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special_tokens = false)
-      : tokenizer_(&tokenizer), skip_special_tokens_(skip_special_tokens) {}
+  explicit IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special_tokens = false);
   std::string feed(int32_t id);
   std::string finish();
 
  private:
   const Tokenizer* tokenizer_;
   bool skip_special_tokens_;
-  std::vector<int32_t> ids_;
-  size_t prefix_offset_ = 0;  // start of the window decoded for context
-  size_t read_offset_ = 0;    // ids before this have been emitted
+  DecoderChain::Stream stream_;
 };
 
 }  // namespace cpm

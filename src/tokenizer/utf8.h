@@ -1,50 +1,35 @@
-// Small UTF-8 helpers for the tokenizer.
+// UTF-8 helpers for the tokenizer. Validation is strict (no overlong forms, surrogates or code points
+// past U+10FFFF), as Rust's String::from_utf8 is in the Hugging Face decoders.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace cpm::utf8 {
 
-// Length of the UTF-8 sequence starting with `lead` (1 for stray continuation or invalid bytes).
+inline constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
+
+// Length of the sequence a lead byte announces (1 for ASCII and for bytes that cannot start one).
 inline size_t sequence_length(unsigned char lead) {
-  if (lead < 0x80) return 1;
-  if ((lead >> 5) == 0x6) return 2;
-  if ((lead >> 4) == 0xe) return 3;
-  if ((lead >> 3) == 0x1e) return 4;
+  if (lead < 0xC2) return 1;
+  if (lead < 0xE0) return 2;
+  if (lead < 0xF0) return 3;
+  if (lead < 0xF5) return 4;
   return 1;
 }
 
-// Splits text into characters (complete sequences; a truncated sequence becomes one piece).
-inline std::vector<std::string_view> characters(std::string_view text) {
-  std::vector<std::string_view> out;
-  for (size_t i = 0; i < text.size();) {
-    const size_t length = std::min(sequence_length(static_cast<unsigned char>(text[i])), text.size() - i);
-    out.push_back(text.substr(i, length));
-    i += length;
-  }
-  return out;
-}
+// Length of the valid sequence starting at text[at], or 0 when the bytes there are not valid UTF-8.
+size_t valid_sequence_length(std::string_view text, size_t at);
 
-// True when `bytes` is valid UTF-8 (structure and continuation bytes; no overlong check needed here).
-inline bool is_valid(std::string_view bytes) {
-  for (size_t i = 0; i < bytes.size();) {
-    const unsigned char lead = static_cast<unsigned char>(bytes[i]);
-    const size_t length = sequence_length(lead);
-    if (length == 1 && lead >= 0x80) return false;
-    if (i + length > bytes.size()) return false;
-    for (size_t k = 1; k < length; ++k) {
-      if ((static_cast<unsigned char>(bytes[i + k]) & 0xc0) != 0x80) return false;
-    }
-    i += length;
-  }
-  return true;
-}
+// Decodes the code point at text[*at] and advances *at. An invalid byte decodes as
+// kInvalidByteBase + byte and advances by one, so callers can keep such bytes unchanged.
+inline constexpr char32_t kInvalidByteBase = 0x110000;
+char32_t next_code_point(std::string_view text, size_t* at);
 
-inline const std::string& replacement_character() {
-  static const std::string kReplacement = "\xEF\xBF\xBD";
-  return kReplacement;
-}
+// Appends a code point (or an invalid byte produced by next_code_point) to `out`.
+void append(char32_t code_point, std::string* out);
+
+bool is_valid(std::string_view bytes);
 
 }  // namespace cpm::utf8
