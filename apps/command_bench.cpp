@@ -153,7 +153,10 @@ CommandRunner add_bench_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command->add_flag("--json", flags->json, "print one JSON object");
-  return [flags] { return run_bench(*flags); };
+  CommandRunner serving = add_bench_serving_command(*command);
+  CLI::App* serving_command = command->get_subcommand("serving");
+  return
+      [flags, serving, serving_command] { return serving_command->parsed() ? serving() : run_bench(*flags); };
 }
 
 }  // namespace cpm::app

@@ -14,5 +14,8 @@ CommandRunner add_make_checkpoint_command(CLI::App& app);
 CommandRunner add_serve_command(CLI::App& app);
 CommandRunner add_quantize_command(CLI::App& app);
 CommandRunner add_bench_command(CLI::App& app);
+CommandRunner add_eval_command(CLI::App& app);
+// Registers `serving` under the given `bench` command.
+CommandRunner add_bench_serving_command(CLI::App& bench);
 
 }  // namespace cpm::app

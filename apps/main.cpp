@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   add(cpm::app::add_make_checkpoint_command(app));
   add(cpm::app::add_quantize_command(app));
   add(cpm::app::add_bench_command(app));
+  add(cpm::app::add_eval_command(app));
   CLI11_PARSE(app, argc, argv);
   try {
     for (CLI::App* command : app.get_subcommands()) return runners.at(command)();

@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <ctime>
 #include <filesystem>
@@ -103,6 +104,15 @@ void HttpServer::register_routes() {
 
 int HttpServer::bind() {
   const ServerOptions& options = context_->options;
+  // Debian's libcpp-httplib listens with a backlog of 5, so a burst of clients beyond that waits a
+  // second for SYN retransmission. Keep the listening socket when it is created (the hook replaces
+  // httplib's default options, hence SO_REUSEADDR here) and listen again with a deep backlog.
+  int listening_socket = -1;
+  server_->set_socket_options([&listening_socket](socket_t socket) {
+    int yes = 1;
+    ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listening_socket = socket;
+  });
   int port = options.port;
   if (port == 0) {
     port = server_->bind_to_any_port(options.host);
@@ -110,6 +120,7 @@ int HttpServer::bind() {
   } else if (!server_->bind_to_port(options.host, port)) {
     fail("cannot bind to ", options.host, ":", port, " (in use, or not an address of this machine)");
   }
+  if (listening_socket >= 0) ::listen(listening_socket, 1024);
   context_->options.port = port;
   return port;
 }
