@@ -76,6 +76,11 @@ void HttpServer::register_routes() {
                  "invalid_request_error");
     } else if (response.status == 404) {
       send_error(context, response, 404, "no endpoint " + request.method + " " + request.path, "not_found");
+    } else if (response.status == 400 && request.method == "POST" && !request.has_header("Content-Length") &&
+               !request.has_header("Transfer-Encoding")) {
+      // cpp-httplib rejects a bodiless POST before routing; `curl -X POST URL` sends exactly that.
+      send_error(context, response, 400, "a POST needs a Content-Length header (with curl: -d '' or -d '{}')",
+                 "invalid_request_error");
     } else {
       send_error(context, response, response.status, "HTTP error " + std::to_string(response.status),
                  "invalid_request_error");

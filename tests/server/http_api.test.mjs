@@ -2,6 +2,7 @@
 // client disconnects and shutdown.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import net from "node:net";
 import { startServer, postJson, sseData, demoModelDir } from "./server_harness.mjs";
 
 let server;
@@ -141,4 +142,18 @@ test("SIGTERM stops a busy server promptly with exit code 0", async () => {
   assert.ok(Date.now() - started < 5000);
   const result = await pending;
   if (result) assert.ok([200, 503].includes(result.status));
+});
+
+test("a POST without Content-Length gets a 400 that says what is missing", async () => {
+  const { port } = new URL(server.url);
+  const reply = await new Promise((resolve, reject) => {
+    let data = "";
+    const socket = net.connect(Number(port), "127.0.0.1", () =>
+      socket.write("POST /flush_cache HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+    socket.on("data", (chunk) => { data += chunk; });
+    socket.on("end", () => resolve(data));
+    socket.on("error", reject);
+  });
+  assert.match(reply, /^HTTP\/1\.1 400/);
+  assert.match(reply, /Content-Length header/);
 });
