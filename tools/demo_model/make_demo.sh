@@ -1,0 +1,29 @@
+#!/bin/sh
+# Rebuilds models/demo and tests/data/demo from nothing: tokenizer, held-out set, training, export, cases, accuracy.
+# Usage: tools/demo_model/make_demo.sh [RUN_DIR]   (RUN_DIR keeps the training checkpoints; default /tmp/demo_run)
+set -e
+cd "$(dirname "$0")"
+PY=/usr/bin/python3
+MODEL=../../models/demo
+RUN=${1:-/tmp/demo_run}
+
+# torch here links the system libblas.so.3; Debian's default one (netlib) is ~12x slower than OpenBLAS.
+# Use OpenBLAS without touching the system: the installed package if present, else the .deb unpacked in /tmp.
+OPENBLAS=/usr/lib/x86_64-linux-gnu/openblas-pthread
+if [ ! -e $OPENBLAS/libblas.so.3 ]; then
+  if [ ! -e /tmp/openblas$OPENBLAS/libblas.so.3 ]; then
+    (cd /tmp && apt-get download libopenblas0-pthread && dpkg -x libopenblas0-pthread_*.deb /tmp/openblas)
+  fi
+  OPENBLAS=/tmp/openblas$OPENBLAS
+fi
+export LD_LIBRARY_PATH=$OPENBLAS
+export OMP_WAIT_POLICY=PASSIVE  # spinning OpenMP threads cost 2-3x on a machine shared with compiles
+
+$PY check_golden.py
+$PY build_tokenizer.py $MODEL --vocab-size 1024 --seed 1234
+mkdir -p $MODEL/eval
+$PY data.py $MODEL/eval/test.jsonl
+$PY train.py --model-dir $MODEL --out-dir "$RUN"
+$PY export.py --checkpoint "$RUN/last.pt" --model-dir $MODEL
+$PY write_cases.py --model-dir $MODEL --out-dir ../../tests/data/demo
+$PY evaluate.py --model-dir $MODEL

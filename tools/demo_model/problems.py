@@ -1,0 +1,281 @@
+"""Arithmetic word problems with GSM8K-style worked answers (calculator annotations, final "#### N").
+
+One- and two-step problems over +, - and * with small numbers: every operand, intermediate and final
+result is between 0 and MAX_VALUE, products use factors 2..5, so a few-million-parameter model trained
+for half an hour on 2 CPU cores can really compute them (digits are single tokens).
+"""
+import random
+
+MAX_VALUE = 30
+
+NAMES = [
+    ("Tom", "he", "his"), ("Anna", "she", "her"), ("Ben", "he", "his"), ("Lucy", "she", "her"),
+    ("Sam", "he", "his"), ("Emma", "she", "her"), ("Jack", "he", "his"), ("Mia", "she", "her"),
+    ("Leo", "he", "his"), ("Sara", "she", "her"), ("Max", "he", "his"), ("Lily", "she", "her"),
+    ("Noah", "he", "his"), ("Zoe", "she", "her"), ("Omar", "he", "his"), ("Nina", "she", "her"),
+    ("Ivan", "he", "his"), ("Rosa", "she", "her"), ("Paul", "he", "his"), ("Kate", "she", "her"),
+    ("Mark", "he", "his"), ("Ella", "she", "her"), ("Adam", "he", "his"), ("Grace", "she", "her"),
+    ("Luis", "he", "his"), ("Maya", "she", "her"), ("Eric", "he", "his"), ("Julia", "she", "her"),
+    ("John", "he", "his"), ("Amy", "she", "her"), ("Ryan", "he", "his"), ("Olivia", "she", "her"),
+    ("Hugo", "he", "his"), ("Chloe", "she", "her"), ("David", "he", "his"), ("Hannah", "she", "her"),
+    ("Carlos", "he", "his"), ("Aisha", "she", "her"), ("Peter", "he", "his"), ("Wendy", "she", "her"),
+]
+# Countable things someone can have, buy, pick or give away.
+THINGS = [
+    "apples", "marbles", "stickers", "pencils", "cookies", "books", "cards", "shells", "stamps", "balloons",
+    "flowers", "eggs", "candies", "crayons", "buttons", "beads", "coins", "oranges", "cupcakes", "toy cars",
+    "rocks", "feathers", "muffins", "pens", "erasers", "lemons", "carrots", "blocks", "ribbons", "seeds",
+]
+# (container, containers)
+CONTAINERS = [("box", "boxes"), ("bag", "bags"), ("pack", "packs"), ("basket", "baskets"), ("jar", "jars"),
+              ("crate", "crates"), ("tray", "trays"), ("bowl", "bowls")]
+# (activity, unit): "Tom reads 7 pages every day."
+DAILY = [("reads", "pages"), ("walks", "miles"), ("saves", "dollars"), ("bakes", "cookies"),
+         ("writes", "pages"), ("swims", "laps"), ("picks", "apples"), ("folds", "paper cranes")]
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+GET_VERBS = ["buys", "finds", "gets", "is given", "wins", "collects"]
+GIVE_PHRASES = ["gives {c} to {friend}", "loses {c}", "eats {c}", "gives away {c}", "sells {c}"]
+
+
+def calc(a, op, b):
+    """'a op b = <<a op b = r>>r' in GSM8K's annotation style; returns (text, r)."""
+    r = a + b if op == "+" else a - b if op == "-" else a * b
+    return f"{a} {op} {b} = <<{a}{op}{b}={r}>>{r}", r
+
+
+class Problem:
+    def __init__(self, question, lines, result):
+        self.question = question
+        self.answer = "\n".join(lines) + f"\n#### {result}"
+        self.result = result
+
+
+class Generator:
+    """Draws random problems; every random choice goes through self.rng so a seed fixes everything."""
+
+    def __init__(self, seed):
+        self.rng = random.Random(seed)
+        self.templates = [
+            self.add_more, self.add_together, self.sub_give, self.sub_fewer, self.add_more_than,
+            self.sub_difference, self.mul_groups, self.mul_days, self.mul_price,
+            self.add_then_sub, self.sub_then_add, self.mul_then_sub, self.mul_then_add, self.more_then_total,
+            self.three_days, self.price_change, self.times_as_many, self.fewer_then_total,
+        ]
+
+    # ---- random pieces ----
+    def people(self):
+        first, second = self.rng.sample(NAMES, 2)
+        return first, second
+
+    def num(self, low, high):
+        return self.rng.randint(low, high)
+
+    def sum_pair(self, low=1, total=MAX_VALUE):
+        """a, b with a + b <= total."""
+        a = self.num(low, total - low)
+        return a, self.num(low, total - a)
+
+    def sub_pair(self, low=1, high=MAX_VALUE):
+        """a, b with 0 <= a - b."""
+        a = self.num(low + 1, high)
+        return a, self.num(low, a)
+
+    def factors(self):
+        return self.num(2, 5), self.num(2, 5)
+
+    def thing(self):
+        return self.rng.choice(THINGS)
+
+    def pick(self, options):
+        return self.rng.choice(options)
+
+    # ---- one-step ----
+    def add_more(self):
+        (n, p, _), _ = self.people()
+        a, b = self.sum_pair()
+        t = self.thing()
+        verb = self.pick(GET_VERBS)
+        q = self.pick([f"{n} has {a} {t}. {p.capitalize()} {verb} {b} more {t}. How many {t} does {n} have now?",
+                       f"{n} has {a} {t} and {verb} {b} more. How many {t} does {n} have now?"])
+        text, r = calc(a, "+", b)
+        return Problem(q, [f"{n} has {text} {t} now."], r)
+
+    def add_together(self):
+        (n, _, _), (m, _, _) = self.people()
+        a, b = self.sum_pair()
+        t = self.thing()
+        q = self.pick([f"{n} has {a} {t} and {m} has {b} {t}. How many {t} do they have altogether?",
+                       f"{n} collected {a} {t}. {m} collected {b} {t}. How many {t} did they collect in total?"])
+        text, r = calc(a, "+", b)
+        return Problem(q, [f"Together they have {text} {t}."], r)
+
+    def sub_give(self):
+        (n, p, _), (m, _, _) = self.people()
+        a, b = self.sub_pair()
+        t = self.thing()
+        q = self.pick([f"{n} had {a} {t}. {p.capitalize()} gave {b} of them to {m}. How many {t} does {n} have left?",
+                       f"{n} had {a} {t} and ate {b} of them. How many {t} are left?",
+                       f"There were {a} {t} in a bowl. {n} took {b} of them. How many {t} are still in the bowl?"])
+        text, r = calc(a, "-", b)
+        return Problem(q, [f"There are {text} {t} left."], r)
+
+    def sub_fewer(self):
+        (n, _, _), (m, _, _) = self.people()
+        a, b = self.sub_pair()
+        t = self.thing()
+        q = f"{n} has {a} {t}. {m} has {b} fewer {t} than {n}. How many {t} does {m} have?"
+        text, r = calc(a, "-", b)
+        return Problem(q, [f"{m} has {text} {t}."], r)
+
+    def add_more_than(self):
+        (n, _, _), (m, _, _) = self.people()
+        a, b = self.sum_pair()
+        t = self.thing()
+        q = f"{n} has {a} {t}. {m} has {b} more {t} than {n}. How many {t} does {m} have?"
+        text, r = calc(a, "+", b)
+        return Problem(q, [f"{m} has {text} {t}."], r)
+
+    def sub_difference(self):
+        (n, _, _), (m, _, _) = self.people()
+        a, b = self.sub_pair()
+        t = self.thing()
+        q = f"{n} has {a} {t} and {m} has {b} {t}. How many more {t} does {n} have than {m}?"
+        text, r = calc(a, "-", b)
+        return Problem(q, [f"{n} has {text} more {t} than {m}."], r)
+
+    def mul_groups(self):
+        (n, p, _), _ = self.people()
+        a, b = self.factors()
+        t = self.thing()
+        one, many = self.pick(CONTAINERS)
+        q = self.pick([f"{n} has {a} {many}. Each {one} has {b} {t}. How many {t} does {n} have in total?",
+                       f"{n} buys {a} {many} of {t}. There are {b} {t} in each {one}. How many {t} did {p} buy?"])
+        text, r = calc(a, "*", b)
+        return Problem(q, [f"{n} has {text} {t} in total."], r)
+
+    def mul_days(self):
+        (n, _, _), _ = self.people()
+        a, b = self.factors()
+        verb, unit = self.pick(DAILY)
+        q = f"{n} {verb} {b} {unit} every day. How many {unit} does {n} {verb[:-1]} in {a} days?"
+        text, r = calc(a, "*", b)
+        return Problem(q, [f"In {a} days {n} {verb} {text} {unit}."], r)
+
+    def mul_price(self):
+        (n, p, _), _ = self.people()
+        a, b = self.factors()
+        t = self.thing()
+        q = f"{n} buys {a} {t}. Each one costs ${b}. How much money does {p} spend?"
+        r = a * b
+        return Problem(q, [f"{n} spends {a} * {b} = $<<{a}*{b}={r}>>{r}."], r)
+
+    # ---- two-step ----
+    def add_then_sub(self):
+        (n, p, _), (m, _, _) = self.people()
+        a, b = self.sum_pair()
+        c = self.num(1, a + b)
+        t = self.thing()
+        give = self.pick(GIVE_PHRASES).format(c=c, friend=m)
+        q = f"{n} has {a} {t}. {p.capitalize()} {self.pick(GET_VERBS)} {b} more and then {give}. How many {t} does {n} have now?"
+        first, x = calc(a, "+", b)
+        second, r = calc(x, "-", c)
+        return Problem(q, [f"First {n} has {first} {t}.", f"Then {p} has {second} {t}."], r)
+
+    def sub_then_add(self):
+        (n, p, _), (m, _, _) = self.people()
+        a, b = self.sub_pair()
+        x = a - b
+        c = self.num(1, MAX_VALUE - x)
+        t = self.thing()
+        q = f"{n} had {a} {t}. {p.capitalize()} gave {b} to {m} and then bought {c} more. How many {t} does {n} have now?"
+        first, _ = calc(a, "-", b)
+        second, r = calc(x, "+", c)
+        return Problem(q, [f"After giving some away, {n} has {first} {t}.", f"After buying more, {p} has {second} {t}."], r)
+
+    def mul_then_sub(self):
+        (n, p, _), _ = self.people()
+        a, b = self.factors()
+        c = self.num(1, a * b)
+        t = self.thing()
+        one, many = self.pick(CONTAINERS)
+        q = f"{n} buys {a} {many} of {t} with {b} {t} in each {one}. {p.capitalize()} gives away {c} {t}. How many {t} does {n} have left?"
+        first, x = calc(a, "*", b)
+        second, r = calc(x, "-", c)
+        return Problem(q, [f"{n} buys {first} {t}.", f"{p.capitalize()} has {second} {t} left."], r)
+
+    def mul_then_add(self):
+        (n, p, _), _ = self.people()
+        a, b = self.factors()
+        while a * b >= MAX_VALUE:  # leave room for at least one loose thing
+            a, b = self.factors()
+        c = self.num(1, MAX_VALUE - a * b)
+        t = self.thing()
+        one, many = self.pick(CONTAINERS)
+        q = f"{n} has {a} {many} with {b} {t} in each {one}. {p.capitalize()} also has {c} loose {t}. How many {t} does {n} have in all?"
+        first, x = calc(a, "*", b)
+        second, r = calc(x, "+", c)
+        return Problem(q, [f"The {many} hold {first} {t}.", f"In all {n} has {second} {t}."], r)
+
+    def more_then_total(self):
+        (n, _, _), (m, _, _) = self.people()
+        a = self.num(1, MAX_VALUE // 2 - 1)
+        b = self.num(1, MAX_VALUE - 2 * a)
+        t = self.thing()
+        q = f"{n} has {a} {t}. {m} has {b} more {t} than {n}. How many {t} do they have together?"
+        first, x = calc(a, "+", b)
+        second, r = calc(a, "+", x)
+        return Problem(q, [f"{m} has {first} {t}.", f"Together they have {second} {t}."], r)
+
+    def fewer_then_total(self):
+        (n, _, _), (m, _, _) = self.people()
+        a = self.num(2, MAX_VALUE // 2)
+        b = self.num(1, a)
+        t = self.thing()
+        q = f"{n} has {a} {t}. {m} has {b} fewer {t} than {n}. How many {t} do they have in total?"
+        first, x = calc(a, "-", b)
+        second, r = calc(a, "+", x)
+        return Problem(q, [f"{m} has {first} {t}.", f"In total they have {second} {t}."], r)
+
+    def three_days(self):
+        (n, _, _), _ = self.people()
+        a, b = self.sum_pair()
+        c = self.num(0, MAX_VALUE - a - b)
+        t = self.thing()
+        d1, d2, d3 = sorted(self.rng.sample(range(7), 3))
+        q = f"{n} collected {a} {t} on {DAYS[d1]}, {b} on {DAYS[d2]} and {c} on {DAYS[d3]}. How many {t} did {n} collect in total?"
+        first, x = calc(a, "+", b)
+        second, r = calc(x, "+", c)
+        return Problem(q, [f"On the first two days {n} collected {first} {t}.", f"In total {n} collected {second} {t}."], r)
+
+    def price_change(self):
+        (n, p, _), _ = self.people()
+        a, b = self.factors()
+        while a * b > 20:  # bills of $10 and $20 keep every number within MAX_VALUE
+            a, b = self.factors()
+        c = self.pick([x for x in (10, 20) if x >= a * b])
+        t = self.thing()
+        q = f"{n} buys {a} {t} that cost ${b} each. {p.capitalize()} pays with a ${c} bill. How much change does {p} get?"
+        x = a * b
+        second, r = calc(c, "-", x)
+        return Problem(q, [f"The {t} cost {a} * {b} = $<<{a}*{b}={x}>>{x}.", f"The change is {second} dollars."], r)
+
+    def times_as_many(self):
+        (n, _, _), (m, _, _) = self.people()
+        k, a = self.factors()
+        word = {2: "twice", 3: "three times"}.get(k, f"{k} times")
+        t = self.thing()
+        q = f"{n} has {a} {t}. {m} has {word} as many {t} as {n}. How many {t} does {m} have?"
+        text, r = calc(k, "*", a)
+        return Problem(q, [f"{m} has {text} {t}."], r)
+
+    def problem(self):
+        return self.pick(self.templates)()
+
+
+def few_shot_block(question, answer):
+    """One example in the GSM8K protocol's few-shot layout."""
+    return "Question: " + question + "\nAnswer: " + answer + "\n\n"
+
+
+def chat_turns(question, answer):
+    return f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n{answer}<|im_end|>\n"
