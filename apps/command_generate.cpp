@@ -8,6 +8,8 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/progress_bar.h"
+#include "dist/mpi_communicator.h"
+#include "dist/tensor_parallel_run.h"
 #include "engine_flags.h"
 #include "runtime/sampling_params_json.h"
 #include "token_ids.h"
@@ -160,8 +162,12 @@ int run_generate(GenerateFlags flags) {
   if (sources != 1) fail("give exactly one of --prompt, --prompt-ids and --prompts-file");
   if (flags.seed >= 0) flags.sampling.seed = static_cast<uint64_t>(flags.seed);
   flags.sampling.validate();
-  std::unique_ptr<EngineSetup> setup = start_engine(flags.engine);
-  return flags.prompts_file.empty() ? run_single(flags, *setup) : run_prompts_file(flags, *setup);
+  std::unique_ptr<Communicator> group = join_tensor_parallel_group(flags.engine.model.tp_size);
+  LoadedModel loaded = load_model(flags.engine.model, group.get());
+  return run_tensor_parallel(group.get(), *loaded.model, [&] {
+    std::unique_ptr<EngineSetup> setup = start_engine(flags.engine, loaded);
+    return flags.prompts_file.empty() ? run_single(flags, *setup) : run_prompts_file(flags, *setup);
+  });
 }
 
 }  // namespace

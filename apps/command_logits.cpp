@@ -3,6 +3,8 @@
 #include <iostream>
 
 #include "commands.h"
+#include "dist/mpi_communicator.h"
+#include "dist/tensor_parallel_run.h"
 #include "model/sequence_runner.h"
 #include "model_options.h"
 #include "token_ids.h"
@@ -35,10 +37,13 @@ void print_logits(const std::vector<float>& logits, int64_t vocab) {
 
 int run_logits(const LogitsFlags& flags) {
   const std::vector<int32_t> prompt = parse_token_ids(flags.prompt_ids);
-  LoadedModel loaded = load_model(flags.model);
-  SequenceRunner runner(*loaded.model, static_cast<int64_t>(prompt.size()), loaded.kv_cache_dtype);
-  print_logits(runner.feed(prompt, flags.all_positions), loaded.weights->config().vocab_size);
-  return 0;
+  std::unique_ptr<Communicator> group = join_tensor_parallel_group(flags.model.tp_size);
+  LoadedModel loaded = load_model(flags.model, group.get());
+  return run_tensor_parallel(group.get(), *loaded.model, [&] {
+    SequenceRunner runner(*loaded.model, static_cast<int64_t>(prompt.size()), loaded.kv_cache_dtype);
+    print_logits(runner.feed(prompt, flags.all_positions), loaded.weights->config().vocab_size);
+    return 0;
+  });
 }
 
 }  // namespace
@@ -47,6 +52,7 @@ CommandRunner add_logits_command(CLI::App& app) {
   auto flags = std::make_shared<LogitsFlags>();
   CLI::App* command = app.add_subcommand("logits", "print next-token logits of a prompt as JSON");
   add_model_flags(command, &flags->model);
+  add_tensor_parallel_flag(command, &flags->model);
   command->add_option("--prompt-ids", flags->prompt_ids, "token ids, comma-separated, fed exactly as given")
       ->required();
   command->add_flag("--all-positions", flags->all_positions, "logits of every position, not only the last");

@@ -5,6 +5,8 @@
 #include <thread>
 
 #include "commands.h"
+#include "dist/mpi_communicator.h"
+#include "dist/tensor_parallel_run.h"
 #include "engine_flags.h"
 #include "server/http_server.h"
 #include "server/log.h"
@@ -29,31 +31,37 @@ int run_serve(ServeFlags flags) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  std::unique_ptr<EngineSetup> setup = start_engine(flags.engine);
-  flags.server.model_path = flags.engine.model.model_path;
-  HttpServer server(*setup->engine, setup->tokenizer ? &*setup->tokenizer : nullptr, flags.server);
-  const int port = server.bind();
-  log_message(LogLevel::kInfo, "serving " + flags.server.model_path + " on http://" + flags.server.host +
-                                   ":" + std::to_string(port) +
-                                   " (OpenAI API under /v1, sglang API at /generate)");
-  std::atomic<bool> serving{true};
-  std::thread signal_thread([&] {
-    int signal_number = 0;
-    sigwait(&signals, &signal_number);
-    if (!serving) return;
-    log_message(LogLevel::kInfo, std::string("received ") + (signal_number == SIGINT ? "SIGINT" : "SIGTERM") +
-                                     ": aborting requests in flight and shutting down");
+  std::unique_ptr<Communicator> group = join_tensor_parallel_group(flags.engine.model.tp_size);
+  LoadedModel loaded = load_model(flags.engine.model, group.get());
+  // Under tensor parallelism rank 0 serves; the other ranks replay its engine's steps.
+  return run_tensor_parallel(group.get(), *loaded.model, [&] {
+    std::unique_ptr<EngineSetup> setup = start_engine(flags.engine, loaded);
+    flags.server.model_path = flags.engine.model.model_path;
+    HttpServer server(*setup->engine, setup->tokenizer ? &*setup->tokenizer : nullptr, flags.server);
+    const int port = server.bind();
+    log_message(LogLevel::kInfo, "serving " + flags.server.model_path + " on http://" + flags.server.host +
+                                     ":" + std::to_string(port) +
+                                     " (OpenAI API under /v1, sglang API at /generate)");
+    std::atomic<bool> serving{true};
+    std::thread signal_thread([&] {
+      int signal_number = 0;
+      sigwait(&signals, &signal_number);
+      if (!serving) return;
+      log_message(LogLevel::kInfo, std::string("received ") +
+                                       (signal_number == SIGINT ? "SIGINT" : "SIGTERM") +
+                                       ": aborting requests in flight and shutting down");
+      setup->engine->shutdown();
+      server.stop();
+    });
+    server.serve();
+    // serve() also returns if listening failed; make sure the signal thread ends either way.
+    serving = false;
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+    signal_thread.join();
     setup->engine->shutdown();
-    server.stop();
+    log_message(LogLevel::kInfo, "stopped");
+    return 0;
   });
-  server.serve();
-  // serve() also returns if listening failed; make sure the signal thread ends either way.
-  serving = false;
-  pthread_kill(signal_thread.native_handle(), SIGTERM);
-  signal_thread.join();
-  setup->engine->shutdown();
-  log_message(LogLevel::kInfo, "stopped");
-  return 0;
 }
 
 }  // namespace

@@ -63,6 +63,7 @@ int64_t parse_byte_size(const std::string& text) {
 
 void add_engine_flags(CLI::App* command, EngineFlags* flags) {
   add_model_flags(command, &flags->model);
+  add_tensor_parallel_flag(command, &flags->model);
   command->add_option("--max-running-requests", flags->max_running_requests, "requests decoding at once")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -87,9 +88,8 @@ void add_engine_flags(CLI::App* command, EngineFlags* flags) {
       ->capture_default_str();
 }
 
-std::unique_ptr<EngineSetup> start_engine(const EngineFlags& flags) {
+std::unique_ptr<EngineSetup> start_engine(const EngineFlags& flags, const LoadedModel& loaded) {
   auto setup = std::make_unique<EngineSetup>();
-  setup->loaded = load_model(flags.model);
   if (Tokenizer::exists(flags.model.model_path)) {
     setup->tokenizer = Tokenizer::load(flags.model.model_path);
   } else {
@@ -97,7 +97,7 @@ std::unique_ptr<EngineSetup> start_engine(const EngineFlags& flags) {
               << " has no tokenizer.json: only token-id prompts work\n";
   }
   const Tokenizer* tokenizer = setup->tokenizer ? &*setup->tokenizer : nullptr;
-  setup->eos_token_ids = stop_ids(*setup->loaded.weights, tokenizer);
+  setup->eos_token_ids = stop_ids(*loaded.weights, tokenizer);
   SchedulerOptions options;
   options.max_running_requests = flags.max_running_requests;
   options.chunked_prefill_size = flags.chunked_prefill_size;
@@ -105,11 +105,10 @@ std::unique_ptr<EngineSetup> start_engine(const EngineFlags& flags) {
   options.kv_cache_memory = flags.kv_cache_fraction > 0
                                 ? static_cast<int64_t>(flags.kv_cache_fraction * physical_memory_bytes())
                                 : parse_byte_size(flags.kv_cache_memory);
-  options.kv_cache_dtype = setup->loaded.kv_cache_dtype;
+  options.kv_cache_dtype = loaded.kv_cache_dtype;
   options.enable_radix_cache = !flags.disable_radix_cache;
   options.eos_token_ids = setup->eos_token_ids;
-  setup->engine =
-      std::make_unique<Engine>(*setup->loaded.model, tokenizer, options, flags.max_queued_requests);
+  setup->engine = std::make_unique<Engine>(*loaded.model, tokenizer, options, flags.max_queued_requests);
   const EngineStats stats = setup->engine->stats();
   std::cerr << "KV pool: " << stats.kv_capacity_tokens << " tokens ("
             << stats.kv_capacity_tokens * setup->engine->model().config().num_hidden_layers *

@@ -25,14 +25,14 @@ struct EngineFlags {
 
 void add_engine_flags(CLI::App* command, EngineFlags* flags);
 
-// A loaded model with its tokenizer (when the folder has one) and a running engine.
+// A loaded model's tokenizer (when the folder has one) and a running engine.
 struct EngineSetup {
-  LoadedModel loaded;
   std::optional<Tokenizer> tokenizer;
   std::unique_ptr<Engine> engine;
   std::vector<int32_t> eos_token_ids;
 };
-std::unique_ptr<EngineSetup> start_engine(const EngineFlags& flags);
+// `loaded` must outlive the setup (the engine runs its model).
+std::unique_ptr<EngineSetup> start_engine(const EngineFlags& flags, const LoadedModel& loaded);
 
 // "2G", "512M", "1048576": bytes. Throws cpm::Error on anything else.
 int64_t parse_byte_size(const std::string& text);

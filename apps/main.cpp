@@ -5,6 +5,20 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "dist/mpi_communicator.h"
+
+namespace {
+
+// Under mpirun every rank reports its own errors; the ranks other than 0 say which they are. One
+// write per message keeps the ranks' lines whole in mpirun's merged output.
+void report_error(const char* message) {
+  const int rank = cpm::mpirun_world_rank();
+  const std::string line = std::string("error") + (rank == 0 ? "" : " (rank " + std::to_string(rank) + ")") +
+                           ": " + message + "\n";
+  std::cerr << line << std::flush;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"cpmserve: a serving engine for MiniCPM3 models on CPUs"};
@@ -23,11 +37,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     for (CLI::App* command : app.get_subcommands()) return runners.at(command)();
-  } catch (const cpm::Error& error) {
-    std::cerr << "error: " << error.what() << "\n";
-    return 1;
-  } catch (const std::exception& error) {
-    std::cerr << "error: " << error.what() << "\n";
+  } catch (const std::exception& error) {  // cpm::Error and anything else
+    report_error(error.what());
     return 1;
   }
   return 1;

@@ -40,22 +40,36 @@ void add_model_flags(CLI::App* command, ModelFlags* flags) {
       ->capture_default_str();
 }
 
-LoadedModel load_model(const ModelFlags& flags) {
+void add_tensor_parallel_flag(CLI::App* command, ModelFlags* flags) {
+  command
+      ->add_option("--tp-size", flags->tp_size,
+                   "tensor-parallel ranks, one process each: run under mpirun -np N with --tp-size N")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
+LoadedModel load_model(const ModelFlags& flags, Communicator* group) {
+  const bool reports = group == nullptr || group->rank() == 0;
   LoadedModel loaded;
   loaded.pool = std::make_unique<ThreadPool>(flags.threads);
   WeightLoadOptions options;
   options.pool = loaded.pool.get();
-  options.show_progress = true;
+  options.show_progress = reports;
+  if (group != nullptr) {
+    options.tp_rank = group->rank();
+    options.tp_size = group->size();
+  }
   if (flags.dtype != "auto") {
     DType dtype;
     parse_dtype(flags.dtype, &dtype);
     options.dtype = dtype;
   }
   loaded.weights = ModelWeights::load(flags.model_path, options);
-  for (const std::string& warning : loaded.weights->warnings()) std::cerr << "warning: " << warning << "\n";
   loaded.model = std::make_unique<MiniCPM3>(
-      loaded.weights, ModelOptions{flags.context_length, flags.attention_backend}, *loaded.pool);
+      loaded.weights, ModelOptions{flags.context_length, flags.attention_backend, group}, *loaded.pool);
   parse_dtype(flags.kv_cache_dtype, &loaded.kv_cache_dtype);
+  if (!reports) return loaded;
+  for (const std::string& warning : loaded.weights->warnings()) std::cerr << "warning: " << warning << "\n";
   const ModelConfig& config = loaded.weights->config();
   const int64_t kv_bytes = KvCache::bytes_per_token(
       config.num_hidden_layers, loaded.model->attention().cache_row_width(), loaded.kv_cache_dtype);
@@ -64,7 +78,11 @@ LoadedModel load_model(const ModelFlags& flags) {
             << dtype_name(loaded.weights->matrix_dtype()) << " (" << loaded.weights->weight_bytes_per_token()
             << " bytes read per token); attention backend " << loaded.model->attention().name()
             << ", KV cache " << kv_bytes << " bytes per token (" << flags.kv_cache_dtype << "), context "
-            << loaded.model->context_length() << ", " << loaded.pool->num_threads() << " threads\n";
+            << loaded.model->context_length() << ", " << loaded.pool->num_threads() << " threads";
+  if (group != nullptr && group->size() > 1) {
+    std::cerr << "; tensor parallel over " << group->size() << " ranks (weights and KV cache per rank)";
+  }
+  std::cerr << "\n";
   return loaded;
 }
 

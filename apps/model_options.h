@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "core/communicator.h"
 #include "core/thread_pool.h"
 #include "model/minicpm3.h"
 
@@ -17,11 +18,14 @@ struct ModelFlags {
   std::string attention_backend = "latent";
   std::string kv_cache_dtype = "f32";
   std::string dtype = "auto";  // weight storage: auto (as in the checkpoint), f32, bf16, q8_0, q4_0
+  int tp_size = 1;             // tensor-parallel ranks (processes started by mpirun)
 };
 
 // The built-in model: models/demo next to the build folder (build/../models/demo).
 std::string default_model_path();
 void add_model_flags(CLI::App* command, ModelFlags* flags);
+// --tp-size, for the commands that run over a tensor-parallel group (logits, generate, serve).
+void add_tensor_parallel_flag(CLI::App* command, ModelFlags* flags);
 
 struct LoadedModel {
   std::shared_ptr<ModelWeights> weights;
@@ -29,7 +33,8 @@ struct LoadedModel {
   std::unique_ptr<MiniCPM3> model;
   DType kv_cache_dtype = DType::kF32;
 };
-// Loads and reports what was loaded (KV bytes per token, warnings) on stderr.
-LoadedModel load_model(const ModelFlags& flags);
+// Loads and reports what was loaded (KV bytes per token, warnings) on stderr. With a tensor-parallel
+// group, loads this rank's shard, and only rank 0 reports.
+LoadedModel load_model(const ModelFlags& flags, Communicator* group = nullptr);
 
 }  // namespace cpm::app

@@ -21,7 +21,14 @@ struct MatrixView {
   MatrixView row_slice(int64_t begin, int64_t count) const {
     return MatrixView{dtype, count, cols, row(begin), row_bytes};
   }
-  int64_t num_bytes() const { return rows * row_bytes; }
+  // Columns [begin, begin + count) of every row, still in this matrix's storage (rows keep their
+  // stride). Block-quantized types need begin and count to be multiples of the block size
+  // (dtype_bytes throws cpm::Error otherwise).
+  MatrixView column_slice(int64_t begin, int64_t count) const {
+    return MatrixView{dtype, rows, count, data + dtype_bytes(dtype, begin), row_bytes};
+  }
+  // Bytes of the elements in view (for a column slice they are not one contiguous run).
+  int64_t num_bytes() const { return rows * dtype_bytes(dtype, cols); }
 };
 
 inline MatrixView make_matrix_view(DType dtype, int64_t rows, int64_t cols, const void* data) {

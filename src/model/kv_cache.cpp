@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstring>
 
 #include "core/error.h"
@@ -14,6 +15,8 @@ int64_t KvCache::bytes_per_token(int64_t num_layers, int64_t row_width, DType dt
 
 KvCache::KvCache(int64_t num_layers, int64_t num_slots, int64_t row_width, DType dtype)
     : num_layers_(num_layers), num_slots_(num_slots), row_width_(row_width), dtype_(dtype) {
+  static std::atomic<uint64_t> next_id{1};
+  id_ = next_id++;
   if (dtype != DType::kF32 && dtype != DType::kBF16) fail("--kv-cache-dtype must be f32 or bf16");
   if (num_slots <= 0) fail("KV cache must hold at least one token (got ", num_slots, " slots)");
   memory_bytes_ = static_cast<size_t>(total_bytes());

@@ -23,6 +23,9 @@ class KvCache {
   int64_t num_slots() const { return num_slots_; }
   int64_t row_width() const { return row_width_; }
   DType dtype() const { return dtype_; }
+  // Distinct for every cache this process creates (tells a tensor-parallel rank which cache a step
+  // the leader broadcasts belongs to).
+  uint64_t id() const { return id_; }
   // Bytes one token occupies across all layers.
   int64_t bytes_per_token() const { return num_layers_ * row_width_ * element_bytes(); }
   int64_t total_bytes() const { return bytes_per_token() * num_slots_; }
@@ -40,6 +43,7 @@ class KvCache {
 
   int64_t num_layers_, num_slots_, row_width_;
   DType dtype_;
+  uint64_t id_;
   uint8_t* memory_ = nullptr;
   size_t memory_bytes_ = 0;
 };

@@ -34,8 +34,9 @@ void LatentAttention::attend(int64_t layer, const LayerWeights& weights, const F
     chunk = std::min(heads, ((heads + threads - 1) / threads + 3) / 4 * 4);
   const int64_t chunks_per_task = (heads + chunk - 1) / chunk;
   // Per thread: absorbed queries, scores and latent outputs of its heads, and the row pointers.
+  // (+1: the pointers start at the next pointer-aligned float.)
   const int64_t pointer_floats =
-      (longest * static_cast<int64_t>(sizeof(void*)) + sizeof(float) - 1) / sizeof(float);
+      (longest * static_cast<int64_t>(sizeof(void*)) + sizeof(float) - 1) / sizeof(float) + 1;
   scratch_.reserve(pool_.num_threads(), chunk * (width + longest + config_.kv_lora_rank) + pointer_floats);
   pool_.parallel_for(
       static_cast<int64_t>(tasks.size()) * chunks_per_task, 1, [&](int thread, int64_t begin, int64_t end) {
@@ -57,7 +58,12 @@ void LatentAttention::attend_heads(int64_t layer, const LayerWeights& weights, c
   float* absorbed = scratch;                         // [num_heads, width]
   float* scores = absorbed + num_heads * width;      // [num_heads, context]
   float* latent_out = scores + num_heads * context;  // [num_heads, rank]
-  const uint8_t** rows = reinterpret_cast<const uint8_t**>(latent_out + num_heads * rank);
+  // The float count so far is odd for an odd number of heads (a tensor-parallel rank may have 5), so
+  // round up to where a pointer may be stored.
+  constexpr int64_t kFloatsPerPointer = sizeof(void*) / sizeof(float);
+  const int64_t floats_before_rows = (latent_out + num_heads * rank - scratch + kFloatsPerPointer - 1) /
+                                     kFloatsPerPointer * kFloatsPerPointer;
+  const uint8_t** rows = reinterpret_cast<const uint8_t**>(scratch + floats_before_rows);
 
   // q_nope · W_uk puts each head's query in latent space; the rope part is used as is.
   for (int64_t g = 0; g < num_heads; ++g) {

@@ -1,6 +1,9 @@
 #include "model/minicpm3.h"
 
 #include <algorithm>
+#include <cstring>
+#include <exception>
+#include <iostream>
 
 #include "core/error.h"
 #include "kernels/matmul.h"
@@ -18,16 +21,34 @@ void rms_norm_rows(const float* x, int64_t rows, int64_t stride, const std::vect
   const int64_t n = static_cast<int64_t>(weight.size());
   for (int64_t r = 0; r < rows; ++r) rms_norm(x + r * stride, weight.data(), eps, n, out + r * out_stride);
 }
+
+// The config as seen by one shard: its heads and MLP channels only (vocab_size stays whole).
+ModelConfig shard_config(const ModelConfig& config, const TensorShard& shard) {
+  ModelConfig local = config;
+  local.num_attention_heads = shard.heads.size();
+  local.intermediate_size = shard.intermediate.size();
+  return local;
+}
 }  // namespace
 
 MiniCPM3::MiniCPM3(std::shared_ptr<const ModelWeights> weights, const ModelOptions& options, ThreadPool& pool)
     : weights_(std::move(weights)),
+      local_config_(shard_config(weights_->config(), weights_->shard())),
+      group_(options.tensor_group),
       context_length_(options.context_length > 0 ? options.context_length
                                                  : weights_->config().max_position_embeddings),
       pool_(pool),
       rotary_(weights_->config(), context_length_),
-      attention_(make_attention_backend(options.attention_backend, weights_->config(), pool)) {
+      attention_(make_attention_backend(options.attention_backend, local_config_, pool)) {
   if (options.context_length < 0) fail("--context-length must be positive, got ", options.context_length);
+  const TensorShard& shard = weights_->shard();
+  if (group_ != nullptr && (group_->size() != shard.size || group_->rank() != shard.rank)) {
+    fail("internal: weights are shard ", shard.rank, " of ", shard.size, " but the group is rank ",
+         group_->rank(), " of ", group_->size());
+  }
+  if (group_ == nullptr && !shard.is_whole()) fail("internal: sharded weights need a tensor-parallel group");
+  // A single-rank group has nothing to exchange: skip the calls and keep the plain path.
+  if (group_ != nullptr && group_->size() == 1) group_ = nullptr;
 }
 
 std::unique_ptr<KvCache> MiniCPM3::make_cache(int64_t num_slots, DType dtype) const {
@@ -64,17 +85,28 @@ void MiniCPM3::validate(const ForwardBatch& batch, const KvCache& cache) const {
 }
 
 void MiniCPM3::embed(const ForwardBatch& batch) {
-  const int64_t d = config().hidden_size;
+  const int64_t d = config().hidden_size, rows = batch.num_rows();
   const float scale = static_cast<float>(config().scale_emb);
-  for (int64_t r = 0; r < batch.num_rows(); ++r) {
+  const IndexRange vocab = shard().vocab;
+  for (int64_t r = 0; r < rows; ++r) {
     float* row = hidden_.data() + r * d;
-    load_row(weights_->embed_tokens(), batch.token_ids[r], row);
+    // A token outside this rank's vocabulary rows contributes zeros to the sum over the group.
+    if (!vocab.contains(batch.token_ids[r])) {
+      std::fill(row, row + d, 0.0f);
+      continue;
+    }
+    load_row(weights_->embed_tokens(), batch.token_ids[r] - vocab.begin, row);
     for (int64_t i = 0; i < d; ++i) row[i] *= scale;
   }
+  sum_over_group(hidden_, rows * d);
+}
+
+void MiniCPM3::sum_over_group(std::vector<float>& values, int64_t count) {
+  if (group_ != nullptr) group_->all_reduce_sum(values.data(), count);
 }
 
 void MiniCPM3::apply_rotary(const ForwardBatch& batch) {
-  const ModelConfig& c = config();
+  const ModelConfig& c = local_config_;
   const int64_t heads = c.num_attention_heads, qk = c.qk_head_dim(),
                 width = c.kv_lora_rank + c.qk_rope_head_dim;
   for (const SequenceSpan& sequence : batch.sequences) {
@@ -103,11 +135,12 @@ void MiniCPM3::attention_block(int64_t layer, const ForwardBatch& batch, KvCache
   attention_->attend(layer, w, batch, AttentionInputs{queries_.data(), compressed_.data(), width}, cache,
                      attention_out_.data());
   matmul(pool_, attention_out_.data(), rows, w.o_proj, projected_.data());
+  sum_over_group(projected_, rows * d);
   scale_add(projected_.data(), static_cast<float>(c.residual_scale()), hidden_.data(), rows * d);
 }
 
 void MiniCPM3::mlp_block(int64_t layer, int64_t rows) {
-  const ModelConfig& c = config();
+  const ModelConfig& c = local_config_;
   const LayerWeights& w = weights_->layers()[layer];
   const int64_t d = c.hidden_size;
   rms_norm_rows(hidden_.data(), rows, d, w.post_attention_layernorm, static_cast<float>(c.rms_norm_eps),
@@ -116,6 +149,7 @@ void MiniCPM3::mlp_block(int64_t layer, int64_t rows) {
   matmul(pool_, normed_.data(), rows, w.up_proj, up_.data());
   silu_mul(gate_.data(), up_.data(), rows * c.intermediate_size);
   matmul(pool_, gate_.data(), rows, w.down_proj, projected_.data());
+  sum_over_group(projected_, rows * d);
   scale_add(projected_.data(), static_cast<float>(c.residual_scale()), hidden_.data(), rows * d);
 }
 
@@ -130,12 +164,46 @@ void MiniCPM3::compute_logits(const ForwardBatch& batch, std::vector<float>* log
     for (int64_t k = 0; k < d; ++k) out[k] *= inverse_divisor;
   }
   logits->resize(count * c.vocab_size);
-  matmul(pool_, normed_.data(), count, weights_->lm_head(), logits->data());
+  if (group_ == nullptr) {
+    matmul(pool_, normed_.data(), count, weights_->lm_head(), logits->data());
+    return;
+  }
+  // Each rank computes its vocabulary columns; the gather returns them rank after rank, so they
+  // are interleaved back into whole rows.
+  const int64_t part = shard().vocab.size(), ranks = shard().size;
+  local_logits_.resize(count * part);
+  gathered_logits_.resize(ranks * count * part);
+  matmul(pool_, normed_.data(), count, weights_->lm_head(), local_logits_.data());
+  group_->all_gather(local_logits_.data(), count * part * static_cast<int64_t>(sizeof(float)),
+                     gathered_logits_.data());
+  for (int64_t rank = 0; rank < ranks; ++rank) {
+    for (int64_t i = 0; i < count; ++i) {
+      std::memcpy(logits->data() + i * c.vocab_size + rank * part,
+                  gathered_logits_.data() + (rank * count + i) * part, part * sizeof(float));
+    }
+  }
 }
 
 void MiniCPM3::forward(const ForwardBatch& batch, KvCache& cache, std::vector<float>* logits) {
   validate(batch, cache);
-  const ModelConfig& c = config();
+  if (step_listener_) step_listener_(batch, cache);
+  if (group_ == nullptr) {
+    compute(batch, cache, logits);
+    return;
+  }
+  try {
+    compute(batch, cache, logits);
+  } catch (const std::exception& error) {
+    // The other ranks are inside this step's collectives and would wait for this one forever.
+    std::cerr << str_cat("error (rank ", group_->rank(), ", inside a tensor-parallel step): ", error.what(),
+                         "\n")
+              << std::flush;
+    group_->abort(1);
+  }
+}
+
+void MiniCPM3::compute(const ForwardBatch& batch, KvCache& cache, std::vector<float>* logits) {
+  const ModelConfig& c = local_config_;
   const int64_t rows = batch.num_rows();
   const int64_t heads = c.num_attention_heads;
   // normed_ also holds the final-norm rows for logits, hence the max.

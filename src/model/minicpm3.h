@@ -1,12 +1,19 @@
 // The MiniCPM3 forward pass over a batch of sequences: muP-scaled embedding, L decoder layers of
 // multi-head latent attention and a SiLU-gated MLP with scaled residuals, the final norm, and lm_head
 // on the hidden state divided by hidden_size / dim_model_base.
+//
+// Under tensor parallelism every rank runs forward() with the same batch on its slices: it owns some
+// attention heads (o_proj then gives a partial sum), some MLP channels (down_proj likewise) and some
+// vocabulary rows. Three sums over the group (embedding, after o_proj, after down_proj) and one
+// gather of the logits make every rank's hidden state and logits those of the whole model.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/communicator.h"
 #include "core/thread_pool.h"
 #include "model/attention_backend.h"
 #include "model/forward_batch.h"
@@ -19,13 +26,18 @@ namespace cpm {
 struct ModelOptions {
   int64_t context_length = 0;  // 0: max_position_embeddings
   std::string attention_backend = "latent";
+  // Tensor parallelism: the group whose ranks hold the other slices of the weights (their
+  // TensorShard). Required when the weights are a shard; null for the whole model.
+  Communicator* tensor_group = nullptr;
 };
 
 class MiniCPM3 {
  public:
   MiniCPM3(std::shared_ptr<const ModelWeights> weights, const ModelOptions& options, ThreadPool& pool);
 
+  // The whole model's config (also under tensor parallelism).
   const ModelConfig& config() const { return weights_->config(); }
+  const TensorShard& shard() const { return weights_->shard(); }
   const ModelWeights& weights() const { return *weights_; }
   int64_t context_length() const { return context_length_; }
   const AttentionBackend& attention() const { return *attention_; }
@@ -39,6 +51,11 @@ class MiniCPM3 {
   // batch is inconsistent (token ids out of range, positions past the context length).
   void forward(const ForwardBatch& batch, KvCache& cache, std::vector<float>* logits);
 
+  // Called by forward() with every batch once it is validated, before any computation: how the
+  // leader of a tensor-parallel group tells the other ranks which step to run.
+  using StepListener = std::function<void(const ForwardBatch& batch, const KvCache& cache)>;
+  void set_step_listener(StepListener listener) { step_listener_ = std::move(listener); }
+
  private:
   void validate(const ForwardBatch& batch, const KvCache& cache) const;
   void embed(const ForwardBatch& batch);
@@ -46,8 +63,15 @@ class MiniCPM3 {
   void mlp_block(int64_t layer, int64_t rows);
   void apply_rotary(const ForwardBatch& batch);
   void compute_logits(const ForwardBatch& batch, std::vector<float>* logits);
+  void compute(const ForwardBatch& batch, KvCache& cache, std::vector<float>* logits);
+  // Sums partial results over the tensor-parallel group (nothing to do for the whole model).
+  void sum_over_group(std::vector<float>& values, int64_t count);
 
   std::shared_ptr<const ModelWeights> weights_;
+  // config() with this rank's number of heads and intermediate channels: the shapes of its slices.
+  ModelConfig local_config_;
+  Communicator* group_;
+  StepListener step_listener_;
   int64_t context_length_;
   ThreadPool& pool_;
   RotaryEmbedding rotary_;
@@ -55,6 +79,7 @@ class MiniCPM3 {
   // Activations of the current step, reused across steps.
   std::vector<float> hidden_, normed_, q_low_rank_, queries_, compressed_, attention_out_, projected_;
   std::vector<float> gate_, up_;
+  std::vector<float> local_logits_, gathered_logits_;  // tensor parallelism only
 };
 
 }  // namespace cpm

@@ -68,7 +68,9 @@ std::shared_ptr<ModelWeights> ModelWeights::load(const std::string& model_dir,
   if (!std::filesystem::is_directory(model_dir)) fail(model_dir, ": model folder not found");
   weights->config_ = ModelConfig::from_file((std::filesystem::path(model_dir) / "config.json").string());
   weights->files_ = std::make_unique<CheckpointFiles>(model_dir);
+  weights->shard_ = TensorShard::split(weights->config_, options.tp_rank, options.tp_size);
   weights->bind_tensors();
+  if (!weights->shard_.is_whole()) weights->keep_shard();
   if (options.dtype && *options.dtype != weights->matrix_dtype()) weights->convert(options);
   return weights;
 }
@@ -208,6 +210,36 @@ void ModelWeights::bind_tensors() {
     }
     fail(tensor->file, ": unknown tensor \"", name,
          "\" (not part of a MiniCPM3 checkpoint with this config)");
+  }
+}
+
+// Slices are views into the mapped files, so a rank only ever reads the bytes of its own part (a
+// column slice reads a run of each row).
+void ModelWeights::keep_shard() {
+  const ModelConfig& c = config_;
+  const TensorShard& s = shard_;
+  const int64_t qk = c.qk_head_dim(), kv = c.qk_nope_head_dim + c.v_head_dim, v = c.v_head_dim;
+  const bool tied = lm_head_.data == embed_tokens_.data;
+  embed_tokens_ = embed_tokens_.row_slice(s.vocab.begin, s.vocab.size());
+  lm_head_ = tied ? embed_tokens_ : lm_head_.row_slice(s.vocab.begin, s.vocab.size());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    LayerWeights& l = layers_[i];
+    l.q_b_proj = l.q_b_proj.row_slice(s.heads.begin * qk, s.heads.size() * qk);
+    l.kv_b_proj = l.kv_b_proj.row_slice(s.heads.begin * kv, s.heads.size() * kv);
+    l.gate_proj = l.gate_proj.row_slice(s.intermediate.begin, s.intermediate.size());
+    l.up_proj = l.up_proj.row_slice(s.intermediate.begin, s.intermediate.size());
+    // Input-column slices of a block-quantized matrix must start and end on block boundaries.
+    for (auto [matrix, width] :
+         {std::pair{&l.o_proj, s.heads.size() * v}, {&l.down_proj, s.intermediate.size()}}) {
+      const int block = dtype_info(matrix->dtype).block_size;
+      if (width % block != 0) {
+        fail(model_dir_, ": ", dtype_name(matrix->dtype), " weights cannot be split ", s.size,
+             " ways: ", matrix == &l.o_proj ? "o_proj" : "down_proj", " would get ", width,
+             " input columns per rank, not a multiple of its block size ", block);
+      }
+    }
+    l.o_proj = l.o_proj.column_slice(s.heads.begin * v, s.heads.size() * v);
+    l.down_proj = l.down_proj.column_slice(s.intermediate.begin, s.intermediate.size());
   }
 }
 

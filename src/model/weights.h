@@ -11,6 +11,7 @@
 #include "core/thread_pool.h"
 #include "model/config.h"
 #include "model/safetensors.h"
+#include "model/tensor_shard.h"
 
 namespace cpm {
 
@@ -18,6 +19,7 @@ struct LayerWeights {
   std::vector<float> input_layernorm;
   MatrixView q_a_proj;  // [q_lora_rank, hidden]
   std::vector<float> q_a_layernorm;
+  // Under tensor parallelism, `heads` and `intermediate` below count this rank's part only.
   MatrixView q_b_proj;            // [heads * (nope + rope), q_lora_rank]
   MatrixView kv_a_proj_with_mqa;  // [kv_lora_rank + rope, hidden]
   std::vector<float> kv_a_layernorm;
@@ -37,6 +39,10 @@ struct WeightLoadOptions {
   std::optional<DType> dtype;
   ThreadPool* pool = nullptr;  // for conversion; a private one when null
   bool show_progress = false;  // a progress bar on a terminal
+  // Tensor parallelism: keep only this rank's slices (see TensorShard); conversion, if any, then
+  // touches only those.
+  int tp_rank = 0;
+  int tp_size = 1;
 };
 
 class ModelWeights {
@@ -45,8 +51,11 @@ class ModelWeights {
   static std::shared_ptr<ModelWeights> load(const std::string& model_dir,
                                             const WeightLoadOptions& options = {});
 
+  // The whole model's config, also when the matrices are one rank's slices.
   const ModelConfig& config() const { return config_; }
+  const TensorShard& shard() const { return shard_; }
   const std::string& model_dir() const { return model_dir_; }
+  // Rows shard().vocab of the vocabulary.
   const MatrixView& embed_tokens() const { return embed_tokens_; }
   const MatrixView& lm_head() const { return lm_head_; }  // the embedding when tied
   const std::vector<float>& norm() const { return norm_; }
@@ -64,12 +73,14 @@ class ModelWeights {
  private:
   ModelWeights() = default;
   void bind_tensors();
+  void keep_shard();
   void convert(const WeightLoadOptions& options);
   MatrixView matrix(const std::string& name, int64_t rows, int64_t cols);
   std::vector<float> vector(const std::string& name, int64_t size);
 
   std::string model_dir_;
   ModelConfig config_;
+  TensorShard shard_;
   std::unique_ptr<CheckpointFiles> files_;
   std::vector<std::string> used_;
   MatrixView embed_tokens_;

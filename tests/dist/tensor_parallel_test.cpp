@@ -1,0 +1,149 @@
+// Tensor parallelism in one process: ranks are threads joined by ThreadGroupCommunicator, running
+// the real leader/follower protocol (run_tensor_parallel). Their logits must match the whole
+// model's, prompt and greedy decode steps, for both attention backends, on the golden checkpoints
+// (untied lm_head) and a tiny random one (tied embedding).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <filesystem>
+#include <thread>
+
+#include "core/error.h"
+#include "dist/tensor_parallel_run.h"
+#include "model/random_checkpoint.h"
+#include "model/sequence_runner.h"
+#include "test_paths.h"
+#include "thread_group_communicator.h"
+
+namespace cpm {
+namespace {
+
+constexpr float kLogitTolerance = 5e-4f;
+const std::vector<int32_t> kPrompt = {1, 17, 42, 5, 99, 3, 250, 7};
+constexpr int kDecodeSteps = 6;
+
+// The prompt's logits at every position, then each greedy step's: all the logits the run produced.
+std::vector<float> prompt_then_greedy(MiniCPM3& model) {
+  SequenceRunner runner(model, static_cast<int64_t>(kPrompt.size()) + kDecodeSteps);
+  std::vector<float> all = runner.feed(kPrompt, true);
+  const int64_t vocab = model.config().vocab_size;
+  std::vector<float> last(all.end() - vocab, all.end());
+  for (int step = 0; step < kDecodeSteps; ++step) {
+    const auto next = static_cast<int32_t>(std::max_element(last.begin(), last.end()) - last.begin());
+    last = runner.feed({next});
+    all.insert(all.end(), last.begin(), last.end());
+  }
+  return all;
+}
+
+std::vector<float> run_whole(const std::string& dir, const std::string& backend) {
+  ThreadPool pool(1);
+  MiniCPM3 model(ModelWeights::load(dir), ModelOptions{0, backend}, pool);
+  return prompt_then_greedy(model);
+}
+
+// Rank 0's logits from a group of `size` thread ranks.
+std::vector<float> run_sharded(const std::string& dir, const std::string& backend, int size) {
+  test::ThreadGroup group(size);
+  std::vector<std::vector<float>> results(size);
+  std::vector<std::exception_ptr> errors(size);
+  std::vector<std::thread> ranks;
+  for (int rank = 0; rank < size; ++rank) {
+    ranks.emplace_back([&, rank] {
+      try {
+        test::ThreadGroupCommunicator communicator(group, rank);
+        ThreadPool pool(1);
+        WeightLoadOptions options;
+        options.tp_rank = rank;
+        options.tp_size = size;
+        MiniCPM3 model(ModelWeights::load(dir, options), ModelOptions{0, backend, &communicator}, pool);
+        run_tensor_parallel(&communicator, model, [&] {
+          results[rank] = prompt_then_greedy(model);
+          return 0;
+        });
+      } catch (...) {
+        errors[rank] = std::current_exception();
+      }
+    });
+  }
+  for (std::thread& rank : ranks) rank.join();
+  for (const std::exception_ptr& error : errors) {
+    if (error) std::rethrow_exception(error);
+  }
+  for (int rank = 1; rank < size; ++rank) EXPECT_TRUE(results[rank].empty()) << "followers return nothing";
+  return results[0];
+}
+
+void expect_close(const std::vector<float>& whole, const std::vector<float>& sharded) {
+  ASSERT_EQ(whole.size(), sharded.size());
+  float worst = 0;
+  for (size_t i = 0; i < whole.size(); ++i) worst = std::max(worst, std::fabs(whole[i] - sharded[i]));
+  EXPECT_LE(worst, kLogitTolerance);
+}
+
+class ShardedForwardTest : public ::testing::TestWithParam<std::tuple<std::string, std::string, int>> {};
+
+TEST_P(ShardedForwardTest, MatchesWholeModel) {
+  const auto& [checkpoint, backend, size] = GetParam();
+  const std::string dir = test::test_data_dir() + "/golden/" + checkpoint;
+  expect_close(run_whole(dir, backend), run_sharded(dir, backend, size));
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, ShardedForwardTest,
+                         ::testing::Combine(::testing::Values("tiny-a", "tiny-c"),
+                                            ::testing::Values("latent", "materialized"),
+                                            ::testing::Values(2, 4)));
+
+TEST(ShardedForward, TiedEmbeddingCheckpoint) {
+  const std::string dir = test::binary_dir() + "/tensor_parallel_tiny";
+  write_random_checkpoint(dir, random_checkpoint_config("tiny"), 11, DType::kBF16);
+  for (const char* backend : {"latent", "materialized"}) {
+    SCOPED_TRACE(backend);
+    expect_close(run_whole(dir, backend), run_sharded(dir, backend, 2));
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ShardedForward, UnevenSplitIsRefusedNamingTheDimension) {
+  WeightLoadOptions options;
+  options.tp_rank = 0;
+  options.tp_size = 3;
+  try {
+    ModelWeights::load(test::test_data_dir() + "/golden/tiny-a", options);
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("num_attention_heads"), std::string::npos) << error.what();
+  }
+}
+
+TEST(StepMessage, RoundTrip) {
+  KvCache cache(2, 16, 8, DType::kBF16);
+  const std::vector<int32_t> first_slots = {3, 4, 5}, second_slots = {9, 10};
+  ForwardBatch batch;
+  batch.token_ids = {7, 8, 9};
+  batch.sequences = {{0, 1, 2, first_slots.data()}, {1, 2, 0, second_slots.data()}};
+  batch.logit_rows = {0, 2};
+  const StepMessage step = decode_step(encode_step(batch, cache));
+  EXPECT_FALSE(step.stop);
+  EXPECT_EQ(step.cache_id, cache.id());
+  EXPECT_EQ(step.cache_slots, 16);
+  EXPECT_EQ(step.cache_dtype, DType::kBF16);
+  EXPECT_EQ(step.batch.token_ids, batch.token_ids);
+  EXPECT_EQ(step.batch.logit_rows, batch.logit_rows);
+  ASSERT_EQ(step.batch.sequences.size(), 2u);
+  EXPECT_EQ(std::vector<int32_t>(step.batch.sequences[0].slots, step.batch.sequences[0].slots + 3),
+            first_slots);
+  EXPECT_EQ(std::vector<int32_t>(step.batch.sequences[1].slots, step.batch.sequences[1].slots + 2),
+            second_slots);
+  EXPECT_EQ(step.batch.sequences[1].first_row, 1);
+  EXPECT_EQ(step.batch.sequences[1].num_new, 2);
+  EXPECT_TRUE(decode_step(encode_stop()).stop);
+  std::vector<uint8_t> truncated = encode_step(batch, cache);
+  truncated.pop_back();
+  EXPECT_THROW(decode_step(truncated), Error);
+}
+
+}  // namespace
+}  // namespace cpm
