@@ -9,8 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=$1
-data=${2:-../shared/data/gsm8k/test.jsonl}
-shift $(($# >= 2 ? 2 : 1))
+shift
+data=../shared/data/gsm8k/test.jsonl
+if [ $# -gt 0 ] && [[ $1 != --* ]]; then  # the optional data path, before the serve flags
+  data=$1
+  shift
+fi
 bin=build/cpmserve
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url="http://127.0.0.1:$port"

@@ -1,4 +1,4 @@
-"""The demo model's config.json: MiniCPM3 architecture at a size 2 CPU cores can train in about 40 minutes."""
+"""The demo model's config.json: MiniCPM3 architecture at a size 2 CPU cores train in about 46 minutes (1,100 steps of 2.5 s)."""
 
 # LongRoPE factors for the 8 rotary frequency pairs (qk_rope_head_dim 16). original = max positions, so the
 # short factors apply at every position (as for MiniCPM3-4B), and they are far from 1, so they matter.

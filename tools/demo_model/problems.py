@@ -2,7 +2,7 @@
 
 One- and two-step problems over +, - and * with small numbers: every operand, intermediate and final
 result is between 0 and MAX_VALUE, products use factors 2..5, so a few-million-parameter model trained
-for half an hour on 2 CPU cores can really compute them (digits are single tokens).
+for under an hour on 2 CPU cores can learn them (digits are single tokens).
 """
 import random
 
