@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <exception>
 #include <filesystem>
 #include <iostream>
 
 #include "core/error.h"
+#include "dist/setup_check.h"
+#include "model/checkpoint_fingerprint.h"
 
 namespace cpm::app {
 
@@ -48,8 +51,36 @@ void add_tensor_parallel_flag(CLI::App* command, ModelFlags* flags) {
       ->capture_default_str();
 }
 
+namespace {
+
+// Before loading gigabytes: every rank must be about to load the same model the same way.
+void check_same_model_on_every_rank(const ModelFlags& flags, Communicator& group) {
+  RankSetup setup;
+  std::exception_ptr unreadable;
+  try {
+    setup.checkpoint = checkpoint_fingerprint(flags.model_path);
+  } catch (const Error&) {
+    setup.readable = 0;  // still take part, so the other ranks are not left waiting
+    unreadable = std::current_exception();
+  }
+  const std::string model_flags =
+      flags.dtype + "|" + flags.attention_backend + "|" + std::to_string(flags.context_length);
+  setup.flags = fnv1a(model_flags.data(), model_flags.size());
+  if (unreadable) {
+    try {
+      require_same_setup(group, setup);
+    } catch (const Error&) {
+    }
+    std::rethrow_exception(unreadable);  // this rank's own reason is the useful message
+  }
+  require_same_setup(group, setup);
+}
+
+}  // namespace
+
 LoadedModel load_model(const ModelFlags& flags, Communicator* group) {
   const bool reports = group == nullptr || group->rank() == 0;
+  if (group != nullptr && group->size() > 1) check_same_model_on_every_rank(flags, *group);
   LoadedModel loaded;
   loaded.pool = std::make_unique<ThreadPool>(flags.threads);
   WeightLoadOptions options;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cpmserve logits and generate with --tp-size 2 under mpirun -np 2 against the same commands in one
 # process, on the golden checkpoints and both attention backends: logits within 5e-4, greedy
-# continuations equal. Plus the messages for a wrong --tp-size and an uneven split.
+# continuations equal. Plus: a killed rank ends the job promptly; ranks with different checkpoints or
+# flags are refused; the messages for a wrong --tp-size and an uneven split.
 set -uo pipefail
 bin=$1
 source_dir=$2
@@ -100,7 +101,46 @@ kill -TERM "$server_pid"
 wait "$server_pid"
 if grep -q "INFO stopped" "$work/serve.log"; then passed=$((passed + 1)); else cp "$work/serve.log" "$work/err"; fail "serve tp 2 stops on SIGTERM"; fi
 
+# A rank that dies ends the job promptly with mpirun's message naming it, instead of leaving rank 0
+# waiting in a collective for ever.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"${mpi[@]}" "$bin" serve --model-path "$work/tiny" --port "$port" --threads 1 --kv-cache-memory 64M --tp-size 2 \
+  >"$work/serve.out" 2>"$work/serve.log" &
+server_pid=$!
+for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+rank_one=""
+for pid in $(pgrep -f -- "--port $port"); do
+  grep -qz '^OMPI_COMM_WORLD_RANK=1$' "/proc/$pid/environ" 2>/dev/null && rank_one=$pid
+done
+if [ -z "$rank_one" ]; then
+  fail "rank death: rank 1 of the server not found"
+else
+  kill -KILL "$rank_one"
+  for _ in $(seq 1 300); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$server_pid" 2>/dev/null; then
+    kill -KILL "$server_pid"; cp "$work/serve.log" "$work/err"; fail "rank death: mpirun still running 30 s after rank 1 was killed"
+  else
+    wait "$server_pid"
+    code=$?
+    if [ $code -ne 0 ] && grep -q "rank 1 .* exited on signal 9" "$work/serve.log"; then passed=$((passed + 1)); else
+      cp "$work/serve.log" "$work/err"; fail "rank death: exit $code without the message naming rank 1"; fi
+  fi
+fi
+
+# Ranks started with different checkpoints or model flags refuse to run (config hash exchange).
 model="$source_dir/tests/data/golden/tiny-a"
+mpmd=("${mpi[0]}" "${mpi[@]:3}")  # mpirun without -np 2: each program gets its own -np 1
+one_rank() { echo -np 1 "$bin" logits --tp-size 2 --threads 1 --prompt-ids 1,2 "$@"; }
+"$bin" make-checkpoint --preset tiny --out "$work/tiny_other" --seed 4 2>/dev/null
+check_error "rank 1 with another checkpoint" "rank 1 loaded a different checkpoint from rank 0" \
+  "${mpmd[@]}" $(one_rank --model-path "$model") : $(one_rank --model-path "$source_dir/tests/data/golden/tiny-c")
+check_error "rank 1 with other weights of the same shapes" "rank 1 loaded a different checkpoint from rank 0" \
+  "${mpmd[@]}" $(one_rank --model-path "$work/tiny") : $(one_rank --model-path "$work/tiny_other")
+check_error "rank 1 with another --dtype" "rank 1 was started with different model flags" \
+  "${mpmd[@]}" $(one_rank --model-path "$model") : $(one_rank --model-path "$model" --dtype bf16)
+check_error "rank 1 without its checkpoint" "cannot read $work/missing/config.json" \
+  "${mpmd[@]}" $(one_rank --model-path "$model") : $(one_rank --model-path "$work/missing")
+
 check_error "tp size differs from the world" "--tp-size 3 does not match the 2 processes" \
   "${mpi[@]}" "$bin" logits --model-path "$model" --tp-size 3 --prompt-ids 1,2
 check_error "tp size without mpirun" "launch it as mpirun -np 2" "$bin" logits --model-path "$model" --tp-size 2 --prompt-ids 1
