@@ -27,9 +27,10 @@ struct OutputChunk {
   std::string text;                    // never a partial UTF-8 sequence, never part of a stop string
   std::vector<SampledToken> logprobs;  // one per token, when requested
   bool finished = false;
-  std::string finish_reason;  // "stop", "length", "abort" or "error" once finished
-  std::string matched_stop;   // the stop string, or the token id, that ended the request
-  std::string error;          // message when finish_reason is "error"
+  std::string finish_reason;        // "stop", "length", "abort" or "error" once finished
+  std::string matched_stop;         // the stop string that ended the request, if one did
+  int32_t matched_stop_token = -1;  // or the stop / EOS token id that did
+  std::string error;                // message when finish_reason is "error"
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;  // total so far
   int64_t cached_tokens = 0;      // prompt tokens served from the prefix cache
@@ -64,6 +65,7 @@ class RequestStream {
       all.finished = chunk.finished;
       all.finish_reason = chunk.finish_reason;
       all.matched_stop = chunk.matched_stop;
+      all.matched_stop_token = chunk.matched_stop_token;
       all.error = chunk.error;
       all.prompt_tokens = chunk.prompt_tokens;
       all.completion_tokens = chunk.completion_tokens;

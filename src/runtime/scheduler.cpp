@@ -283,7 +283,7 @@ void Scheduler::after_forward(Request& request, const float* logits, int64_t com
   const bool is_stop_id =
       std::count(params.stop_token_ids.begin(), params.stop_token_ids.end(), sampled.token) > 0;
   if (is_eos || is_stop_id) {
-    finish(request, "stop", std::to_string(sampled.token));
+    finish(request, "stop", "", "", sampled.token);
     return;
   }
   request.tokens.push_back(sampled.token);
@@ -310,13 +310,14 @@ void Scheduler::emit(Request& request, OutputChunk chunk) {
 }
 
 void Scheduler::finish(Request& request, const std::string& reason, const std::string& matched_stop,
-                       const std::string& error) {
+                       const std::string& error, int32_t matched_stop_token) {
   OutputChunk last;
   if (request.decoder && !request.stop.matched() && reason != "abort" && reason != "error") {
     last.text = request.stop.add(request.decoder->finish());
     if (!request.stop.matched()) last.text += request.stop.flush();
   }
   last.matched_stop = request.stop.matched() ? request.stop.matched_stop() : matched_stop;
+  last.matched_stop_token = request.stop.matched() ? -1 : matched_stop_token;
   last.finished = true;
   last.finish_reason = reason;
   last.error = error;

@@ -88,7 +88,7 @@ class Scheduler {
   void after_forward(Request& request, const float* logits, int64_t computed);
   void cache_prefix(Request& request);
   void finish(Request& request, const std::string& reason, const std::string& matched_stop = "",
-              const std::string& error = "");
+              const std::string& error = "", int32_t matched_stop_token = -1);
   void release(Request& request, bool keep_in_cache);
   void emit(Request& request, OutputChunk chunk);
 

@@ -4,6 +4,12 @@
 
 namespace cpm {
 
+nlohmann::ordered_json matched_stop_json(const OutputChunk& chunk) {
+  if (chunk.matched_stop_token >= 0) return chunk.matched_stop_token;
+  if (!chunk.matched_stop.empty()) return chunk.matched_stop;
+  return nullptr;
+}
+
 void merge_chunk(const OutputChunk& chunk, OutputChunk* all) {
   all->request_id = chunk.request_id;
   all->token_ids.insert(all->token_ids.end(), chunk.token_ids.begin(), chunk.token_ids.end());
@@ -12,6 +18,7 @@ void merge_chunk(const OutputChunk& chunk, OutputChunk* all) {
   all->finished = chunk.finished;
   all->finish_reason = chunk.finish_reason;
   all->matched_stop = chunk.matched_stop;
+  all->matched_stop_token = chunk.matched_stop_token;
   all->error = chunk.error;
   all->prompt_tokens = chunk.prompt_tokens;
   all->completion_tokens = chunk.completion_tokens;

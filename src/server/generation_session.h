@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,9 @@
 #include "server/metrics.h"
 
 namespace cpm {
+
+// What ended a request, as sglang reports it: the stop string, the token id as a number, or null.
+nlohmann::ordered_json matched_stop_json(const OutputChunk& chunk);
 
 class GenerationSession {
  public:

@@ -17,10 +17,9 @@ ordered_json finish_reason_object(const OutputChunk& chunk) {
   if (!chunk.finished) return nullptr;
   ordered_json reason = {{"type", chunk.finish_reason}};
   if (chunk.finish_reason == "length") reason["length"] = chunk.completion_tokens;
-  if (chunk.finish_reason == "stop" && !chunk.matched_stop.empty()) {
-    const bool is_token = chunk.matched_stop.find_first_not_of("0123456789") == std::string::npos;
-    reason["matched"] =
-        is_token ? ordered_json(std::stoll(chunk.matched_stop)) : ordered_json(chunk.matched_stop);
+  if (chunk.finish_reason == "stop") {
+    const ordered_json matched = matched_stop_json(chunk);
+    if (!matched.is_null()) reason["matched"] = matched;
   }
   if (chunk.finish_reason == "error") reason["message"] = chunk.error;
   return reason;

@@ -176,8 +176,7 @@ void handle_completions(ServerContext& context, const httplib::Request& http_req
              {"logprobs",
               params.sampling.return_logprob ? completion_logprobs(context, results[i], 0) : ordered_json()},
              {"finish_reason", results[i].finish_reason},
-             {"matched_stop",
-              results[i].matched_stop.empty() ? ordered_json() : ordered_json(results[i].matched_stop)}});
+             {"matched_stop", matched_stop_json(results[i])}});
       }
       send_json(context, response,
                 {{"id", id},
@@ -321,14 +320,12 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
       ordered_json choices = ordered_json::array();
       for (size_t i = 0; i < results.size(); ++i) {
         if (results[i].finish_reason == "error") throw HttpError(400, results[i].error);
-        choices.push_back(
-            {{"index", i},
-             {"message", {{"role", "assistant"}, {"content", results[i].text}}},
-             {"logprobs",
-              params.sampling.return_logprob ? chat_logprobs(context, results[i]) : ordered_json()},
-             {"finish_reason", results[i].finish_reason},
-             {"matched_stop",
-              results[i].matched_stop.empty() ? ordered_json() : ordered_json(results[i].matched_stop)}});
+        choices.push_back({{"index", i},
+                           {"message", {{"role", "assistant"}, {"content", results[i].text}}},
+                           {"logprobs", params.sampling.return_logprob ? chat_logprobs(context, results[i])
+                                                                       : ordered_json()},
+                           {"finish_reason", results[i].finish_reason},
+                           {"matched_stop", matched_stop_json(results[i])}});
       }
       send_json(context, response,
                 {{"id", id},

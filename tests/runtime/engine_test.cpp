@@ -235,7 +235,8 @@ TEST_F(EngineTest, MaxNewTokensAndStopTokenIds) {
   const auto stream = engine->submit(stop);
   const OutputChunk result = stream->wait_all();
   EXPECT_EQ(result.finish_reason, "stop");
-  EXPECT_EQ(result.matched_stop, std::to_string(greedy.tokens[5]));
+  EXPECT_EQ(result.matched_stop_token, greedy.tokens[5]);
+  EXPECT_EQ(result.matched_stop, "");
   const size_t first =
       std::find(greedy.tokens.begin(), greedy.tokens.end(), greedy.tokens[5]) - greedy.tokens.begin();
   EXPECT_EQ(result.token_ids, std::vector<int32_t>(greedy.tokens.begin(), greedy.tokens.begin() + first));

@@ -34,6 +34,19 @@ test("generate: text, token ids, batches and meta_info", async () => {
   assert.equal(batch.json[0].meta_info.output_token_logprobs.length, batch.json[0].output_ids.length);
 });
 
+test("a stop token id is reported as a number (openai_client tests stop strings)", async () => {
+  const params = { max_new_tokens: 8, temperature: 0, ignore_eos: true };
+  const free = await postJson(`${server.url}/generate`, { input_ids: [1, 10, 20], sampling_params: params });
+  const stopId = free.json.output_ids[3];
+  const byId = await postJson(`${server.url}/generate`, { input_ids: [1, 10, 20], sampling_params: { ...params, stop_token_ids: [stopId] } });
+  assert.deepEqual(byId.json.meta_info.finish_reason, { type: "stop", matched: stopId });
+  const model = (await (await fetch(`${server.url}/v1/models`)).json()).data[0].id;
+  const openai = await postJson(`${server.url}/v1/completions`, { model, prompt: [1, 10, 20], max_tokens: 8, temperature: 0, ignore_eos: true, stop_token_ids: [stopId] });
+  assert.equal(openai.status, 200);
+  assert.equal(openai.json.choices[0].finish_reason, "stop");
+  assert.equal(openai.json.choices[0].matched_stop, stopId);
+});
+
 test("generate streaming sends cumulative text ending with [DONE]", async () => {
   const body = { text: "Hello", sampling_params: { max_new_tokens: 6, temperature: 0, ignore_eos: true } };
   const whole = await postJson(`${server.url}/generate`, body);

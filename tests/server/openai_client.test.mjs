@@ -87,6 +87,7 @@ test("stop strings end the text before them", async () => {
   const cut = await client.completions.create({ ...base, stop: [stop] });
   assert.equal(cut.choices[0].text, free.slice(0, free.indexOf(stop)));
   assert.equal(cut.choices[0].finish_reason, "stop");
+  assert.equal(cut.choices[0].matched_stop, stop);  // sglang's field: the string (a token id is a number)
 });
 
 test("client errors map to OpenAI error classes", async () => {
