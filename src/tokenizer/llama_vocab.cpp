@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <unordered_set>
@@ -14,8 +13,6 @@
 namespace cpm {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 // Added tokens and padding are not BPE pieces: a low score keeps them out of llama.cpp's merges
 // (it matches them as whole tokens instead), as llama.cpp's converter scores them.
@@ -152,29 +149,8 @@ LlamaVocab llama_vocab_from_checkpoint(const std::string& model_dir, int64_t voc
          " embedding rows");
   }
 
-  // The SentencePiece model counts only where it agrees with tokenizer.json piece for piece.
-  std::vector<SentencePiece> pieces;
   LlamaVocab vocab;
-  const fs::path model_file = fs::path(model_dir) / "tokenizer.model";
   vocab.score_source = "tokenizer.json merges";
-  if (fs::is_regular_file(model_file)) {
-    pieces = read_sentencepiece_model(model_file.string());
-    std::string mismatch;
-    if (static_cast<int64_t>(pieces.size()) > count) mismatch = "it has more pieces than tokenizer.json";
-    for (size_t id = 0; id < pieces.size() && mismatch.empty(); ++id) {
-      if (pieces[id].piece != tokenizer.id_to_token(static_cast<int32_t>(id))) {
-        mismatch = str_cat("piece ", id, " is \"", pieces[id].piece, "\" there and \"",
-                           tokenizer.id_to_token(static_cast<int32_t>(id)), "\" in tokenizer.json");
-      }
-    }
-    if (mismatch.empty()) {
-      vocab.score_source = "tokenizer.model";
-    } else {
-      vocab.score_source += " (tokenizer.model ignored: " + mismatch + ")";
-      pieces.clear();
-    }
-  }
-
   std::vector<float> merge_scores(count, 0.0f);
   std::vector<bool> scored(count, false);
   const std::vector<int32_t>& merged = tokenizer.bpe_model().merged_by_rank();
@@ -200,10 +176,7 @@ LlamaVocab llama_vocab_from_checkpoint(const std::string& model_dir, int64_t voc
       continue;
     }
     vocab.tokens[id] = text;
-    if (id < static_cast<int64_t>(pieces.size())) {
-      vocab.scores[id] = pieces[id].score;
-      type = pieces[id].type;
-    } else if (i == tokenizer.unk_id()) {
+    if (i == tokenizer.unk_id()) {
       type = LlamaTokenType::kUnknown;  // also listed among the added tokens, but llama.cpp needs it as UNK
     } else if (added.count(i)) {
       type = tokenizer.is_special(i) ? LlamaTokenType::kControl : LlamaTokenType::kUserDefined;

@@ -2,13 +2,18 @@
 // file: every token's text, score and type, plus BOS / EOS / UNK, add_bos and the chat template.
 //
 // llama.cpp's llama tokenizer merges, at each step, the adjacent pair whose concatenation is the
-// vocabulary token with the highest score, as SentencePiece's BPE does. The scores therefore come
-// from the original SentencePiece model (DIR/tokenizer.model) when there is one, read with the
-// small protobuf reader below; its piece types (normal, unknown, control, user-defined, unused,
-// byte) are llama.cpp's token types, number for number. Without tokenizer.model they are derived
-// from tokenizer.json: a token made by merge rank r scores -r (so the Hugging Face merge order and
-// llama.cpp's score order agree), <0xXX> byte-fallback pieces are bytes, special added tokens are
-// control tokens and other added tokens user-defined.
+// vocabulary token with the highest score, as SentencePiece's BPE does. The vocabulary is derived
+// from tokenizer.json, the file cpmserve (and sglang, vLLM) tokenize with: a token made by merge
+// rank r scores -r, so llama.cpp merges in Hugging Face's order; <0xXX> byte-fallback pieces are
+// bytes, the unknown token is UNK, special added tokens are control tokens and other added tokens
+// user-defined.
+//
+// Not from tokenizer.model, as llama.cpp's own converter does: MiniCPM3's SentencePiece model marks
+// about a thousand pieces user-defined (ASCII punctuation, "\n", tags), and llama.cpp cuts those out
+// of the text and then prefixes the following text with a space, as after a control token. With
+// MiniCPM3-4B's tokenizer that changed 7 of 10 sample sentences ("world! How" got "▁▁How"); from
+// tokenizer.json, llama.cpp's tokenization equals cpmserve's on all of them.
+// read_sentencepiece_model stays for cross-checks (tests compare the two).
 #pragma once
 
 #include <cstdint>
@@ -44,7 +49,7 @@ struct LlamaVocab {
   int32_t bos_id = -1, eos_id = -1, unk_id = -1;  // -1 when the tokenizer has none
   bool add_bos = false, add_eos = false;
   std::string chat_template;  // "" when none
-  std::string score_source;   // "tokenizer.model" or "tokenizer.json merges", for the log
+  std::string score_source;   // where scores and types came from, for the log
 };
 
 // Reads DIR's tokenizer files as cpm::Tokenizer does and pads the vocabulary to `vocab_size` (the
