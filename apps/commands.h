@@ -13,6 +13,7 @@ CommandRunner add_logits_command(CLI::App& app);
 CommandRunner add_make_checkpoint_command(CLI::App& app);
 CommandRunner add_serve_command(CLI::App& app);
 CommandRunner add_quantize_command(CLI::App& app);
+CommandRunner add_export_gguf_command(CLI::App& app);
 CommandRunner add_bench_command(CLI::App& app);
 CommandRunner add_eval_command(CLI::App& app);
 // Registers `serving` under the given `bench` command.

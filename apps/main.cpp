@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   add(cpm::app::add_logits_command(app));
   add(cpm::app::add_make_checkpoint_command(app));
   add(cpm::app::add_quantize_command(app));
+  add(cpm::app::add_export_gguf_command(app));
   add(cpm::app::add_bench_command(app));
   add(cpm::app::add_eval_command(app));
   CLI11_PARSE(app, argc, argv);

@@ -29,6 +29,8 @@ class BpeModel {
   int32_t unk_id() const { return unk_id_; }          // -1 when none
   // Every piece at its id; ids the vocabulary skips hold "".
   std::vector<std::string> pieces_by_id() const;
+  // The id each merge rank produces, in rank order (for exporters that need merge priorities).
+  const std::vector<int32_t>& merged_by_rank() const { return merged_by_rank_; }
 
  private:
   struct Symbol {

@@ -44,6 +44,7 @@ class Tokenizer {
   const std::vector<int32_t>& special_suffix() const { return suffix_ids_; }  // ... and after the text
   const std::string& chat_template() const { return chat_template_; }         // "" when none
   const std::vector<AddedToken>& added_tokens() const { return added_.tokens(); }
+  const BpeModel& bpe_model() const { return model_; }
 
  private:
   friend class IncrementalDecoder;

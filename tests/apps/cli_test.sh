@@ -65,5 +65,11 @@ check_error "bad sampling parameter" "top_p" "$bin" generate --model-path "$work
 echo '{"prompt": 5}' > "$work/bad.jsonl"
 check_error "bad prompts file line" "bad.jsonl:1" "$bin" generate --model-path "$work/tiny" --prompts-file "$work/bad.jsonl" --output "$work/o.jsonl"
 
+check "export-gguf q4_0" "$bin" export-gguf --model-path "$work/tiny" --out "$work/tiny.gguf" --dtype q4_0 --allow-constant-mismatch
+check "gguf magic and version 3" bash -c "head -c 8 '$work/tiny.gguf' | od -An -tx1 | tr -d ' ' | grep -qx 4747554603000000"
+check_error "export-gguf refuses constants llama.cpp hard-codes" "dim_model_base" "$bin" export-gguf --model-path "$work/tiny" --out "$work/t.gguf"
+check_error "export-gguf unsupported type" "unsupported GGUF type \"q5_k\"" "$bin" export-gguf --model-path "$work/tiny" --out "$work/t.gguf" --dtype q5_k
+check_error "export-gguf unwritable path" "cannot write $work/nowhere/t.gguf" "$bin" export-gguf --model-path "$work/tiny" --out "$work/nowhere/t.gguf" --allow-constant-mismatch
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
