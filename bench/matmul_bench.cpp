@@ -61,7 +61,7 @@ void q4_0(benchmark::State& s) {
   run(s, DType::kQ4_0);
 }
 
-#define SHAPES ->ArgsProduct({{1, 64}, {2}})->Unit(benchmark::kMillisecond)->UseRealTime()
+#define SHAPES ->ArgsProduct({{1, 64}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime()
 BENCHMARK(f32) SHAPES;
 BENCHMARK(bf16) SHAPES;
 BENCHMARK(q8_0) SHAPES;

@@ -1,5 +1,6 @@
 #include "kernels/matmul.h"
 
+#include <cmath>
 #include <vector>
 
 #include "core/error.h"
@@ -12,42 +13,71 @@ namespace cpm {
 
 namespace kernels {
 
+void quantize_activations(const float* x, int64_t n, ActivationBlock* out) {
+  for (int64_t b = 0; b < n / 32; ++b) {
+    BlockQ8_0 block;
+    quantize_row_q8_0(x + b * 32, 32, &block);
+    ActivationBlock& a = out[b];
+    int32_t low = 0, high = 0;
+    for (int i = 0; i < 32; ++i) {
+      a.values[i] = block.values[i];
+      (i < 16 ? low : high) += block.values[i];
+    }
+    for (int k = 0; k < 4; ++k) {
+      a.offsets[k] = 8 * low;
+      a.offsets[k + 4] = 8 * high;
+    }
+    a.scale = f16_to_f32(block.scale);
+  }
+}
+
 namespace {
+
 inline float portable_lane_sum(const float lanes[8]) {
   return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
 }
+
+int weight_value(const MatrixView& w, int64_t o, int64_t block, int i, float* scale) {
+  if (w.dtype == DType::kQ8_0) {
+    const BlockQ8_0& wb = reinterpret_cast<const BlockQ8_0*>(w.row(o))[block];
+    *scale = f16_to_f32(wb.scale);
+    return wb.values[i];
+  }
+  const BlockQ4_0& wb = reinterpret_cast<const BlockQ4_0*>(w.row(o))[block];
+  *scale = f16_to_f32(wb.scale);
+  return q4_0_value(wb, i);
+}
+
+// The quantized summation order of matmul_tiles.h in scalar code; std::fma rounds as the FMA does,
+// so the result is bitwise the AVX2 one.
+float quantized_dot(const MatrixView& w, int64_t o, const ActivationBlock* xq) {
+  float acc_low = 0, acc_high = 0;
+  for (int64_t b = 0; b < w.cols / 32; ++b) {
+    int32_t low = 0, high = 0;
+    float scale = 0;
+    for (int i = 0; i < 32; ++i) (i < 16 ? low : high) += weight_value(w, o, b, i, &scale) * xq[b].values[i];
+    const float both = scale * xq[b].scale;
+    acc_low = std::fma(static_cast<float>(low), both, acc_low);
+    acc_high = std::fma(static_cast<float>(high), both, acc_high);
+  }
+  return acc_low + acc_high;
+}
+
 }  // namespace
 
-// The AVX2 tiles' summation order, in scalar code (without fused multiply-adds).
-void matmul_range_portable(const float* x, const BlockQ8_0* xq, int64_t rows, int64_t x_stride,
+// The AVX2 tiles' summation order, in scalar code (float weights: without fused multiply-adds).
+void matmul_range_portable(const float* x, const ActivationBlock* xq, int64_t rows, int64_t x_stride,
                            const MatrixView& w, int64_t o_begin, int64_t o_end, float* y, int64_t y_stride) {
   const bool quantized = dtype_info(w.dtype).block_size > 1;
   std::vector<float> weights(w.cols);
   for (int64_t o = o_begin; o < o_end; ++o) {
-    if (!quantized) load_row(w, o, weights.data());
+    if (quantized) {
+      for (int64_t r = 0; r < rows; ++r) y[r * y_stride + o] = quantized_dot(w, o, xq + r * (w.cols / 32));
+      continue;
+    }
+    load_row(w, o, weights.data());
     for (int64_t r = 0; r < rows; ++r) {
       float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      if (quantized) {
-        const int64_t blocks = w.cols / 32;
-        for (int64_t b = 0; b < blocks; ++b) {
-          const BlockQ8_0& xb = xq[r * blocks + b];
-          float scale;
-          int32_t sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-          if (w.dtype == DType::kQ8_0) {
-            const BlockQ8_0& wb = reinterpret_cast<const BlockQ8_0*>(w.row(o))[b];
-            scale = f16_to_f32(wb.scale);
-            for (int i = 0; i < 32; ++i) sums[i / 4] += wb.values[i] * xb.values[i];
-          } else {
-            const BlockQ4_0& wb = reinterpret_cast<const BlockQ4_0*>(w.row(o))[b];
-            scale = f16_to_f32(wb.scale);
-            for (int i = 0; i < 32; ++i) sums[i / 4] += q4_0_value(wb, i) * xb.values[i];
-          }
-          const float both = scale * f16_to_f32(xb.scale);
-          for (int k = 0; k < 8; ++k) lanes[k] += both * static_cast<float>(sums[k]);
-        }
-        y[r * y_stride + o] = portable_lane_sum(lanes);
-        continue;
-      }
       const float* row = x + r * x_stride;
       const int64_t full = w.cols / 8 * 8;
       for (int64_t i = 0; i < full; ++i) lanes[i & 7] += weights[i] * row[i];
@@ -62,27 +92,35 @@ void matmul_range_portable(const float* x, const BlockQ8_0* xq, int64_t rows, in
 
 namespace {
 // Output rows per task: small enough to balance two threads, large enough to amortize dispatch.
+// Quantized tiles compute outputs four or eight at a time, so their tasks are multiples of 16.
 constexpr int64_t kOutputGrain = 12;
+constexpr int64_t kQuantizedOutputGrain = 16;
+
+// Quantizes x once per row for every output to share; rows in parallel (prefill has many).
+const kernels::ActivationBlock* quantize_rows(ThreadPool& pool, const float* x, int64_t rows,
+                                              int64_t x_stride, int64_t cols) {
+  thread_local std::vector<kernels::ActivationBlock> quantized;
+  if (cols % 32 != 0) fail("internal: quantized matrix width ", cols, " is not a multiple of 32");
+  const int64_t blocks = cols / 32;
+  quantized.resize(rows * blocks);
+  kernels::ActivationBlock* out = quantized.data();
+  pool.parallel_for(rows, 1, [&](int, int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r)
+      kernels::quantize_activations(x + r * x_stride, cols, out + r * blocks);
+  });
+  return out;
+}
 }  // namespace
 
 void matmul(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride, const MatrixView& w, float* y,
             int64_t y_stride) {
   if (rows <= 0 || w.rows <= 0) return;
-  // Quantized weights take activations quantized to q8_0, once per row, shared by every output.
-  thread_local std::vector<BlockQ8_0> quantized;
-  const BlockQ8_0* xq = nullptr;
-  if (dtype_info(w.dtype).block_size > 1) {
-    if (w.cols % 32 != 0) fail("internal: quantized matrix width ", w.cols, " is not a multiple of 32");
-    const int64_t blocks = w.cols / 32;
-    quantized.resize(rows * blocks);
-    for (int64_t r = 0; r < rows; ++r)
-      quantize_row_q8_0(x + r * x_stride, w.cols, quantized.data() + r * blocks);
-    xq = quantized.data();
-  }
+  const bool quantized = dtype_info(w.dtype).block_size > 1;
+  const kernels::ActivationBlock* xq = quantized ? quantize_rows(pool, x, rows, x_stride, w.cols) : nullptr;
   const auto body = cpu_has_avx2() ? kernels::matmul_range_avx2 : kernels::matmul_range_portable;
-  pool.parallel_for(w.rows, kOutputGrain, [&](int, int64_t begin, int64_t end) {
-    body(x, xq, rows, x_stride, w, begin, end, y, y_stride);
-  });
+  pool.parallel_for(
+      w.rows, quantized ? kQuantizedOutputGrain : kOutputGrain,
+      [&](int, int64_t begin, int64_t end) { body(x, xq, rows, x_stride, w, begin, end, y, y_stride); });
 }
 
 float dot_row(const MatrixView& w, int64_t row, const float* x) {

@@ -83,12 +83,35 @@ TEST_P(QuantMatmulTest, MatchesDequantizedReferenceAndIsBatchIndependent) {
       EXPECT_EQ(y[r * out + o], single[o]) << "row " << r << " output " << o;  // bitwise, alone or batched
     }
   }
-  // The portable path computes the same function.
-  std::vector<BlockQ8_0> xq(rows * in / 32);
-  for (int64_t r = 0; r < rows; ++r) quantize_row_q8_0(x.data() + r * in, in, xq.data() + r * in / 32);
+  // The portable path computes the same function, bit for bit.
+  std::vector<kernels::ActivationBlock> xq(rows * in / 32);
+  for (int64_t r = 0; r < rows; ++r)
+    kernels::quantize_activations(x.data() + r * in, in, xq.data() + r * in / 32);
   std::vector<float> portable(rows * out);
   kernels::matmul_range_portable(x.data(), xq.data(), rows, in, view, 0, out, portable.data(), out);
-  for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(portable[i], y[i], 1e-4);
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_EQ(portable[i], y[i]) << i;
+}
+
+// Activation blocks hold exactly quantize_row_q8_0's values and scale, and the half sums that the
+// q4_0 kernels subtract.
+TEST(QuantizeTest, ActivationBlocksMatchQ8_0) {
+  const std::vector<float> x = random_floats(64, 4);
+  std::vector<BlockQ8_0> q8(2);
+  std::vector<kernels::ActivationBlock> blocks(2);
+  quantize_row_q8_0(x.data(), 64, q8.data());
+  kernels::quantize_activations(x.data(), 64, blocks.data());
+  for (int b = 0; b < 2; ++b) {
+    EXPECT_EQ(blocks[b].scale, f16_to_f32(q8[b].scale));
+    int32_t low = 0, high = 0;
+    for (int i = 0; i < 32; ++i) {
+      EXPECT_EQ(blocks[b].values[i], q8[b].values[i]);
+      (i < 16 ? low : high) += q8[b].values[i];
+    }
+    for (int k = 0; k < 4; ++k) {
+      EXPECT_EQ(blocks[b].offsets[k], 8 * low);
+      EXPECT_EQ(blocks[b].offsets[k + 4], 8 * high);
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, QuantMatmulTest, ::testing::Values(DType::kQ8_0, DType::kQ4_0),
