@@ -14,7 +14,7 @@ import tempfile
 
 import sentencepiece as spm
 
-from problems import Generator, chat_turns, few_shot_block
+from problems import FIRST_STAGE, Generator, chat_turns, few_shot_block
 
 SPACE = "\u2581"
 ADDED_SPECIAL = ["<|im_end|>", "<|im_start|>"]  # appended after the spm pieces, as in MiniCPM3
@@ -41,7 +41,7 @@ def normalized_lines(text):
 
 
 def corpus_lines(seed, count):
-    generator = Generator(seed)
+    generator = Generator(seed, FIRST_STAGE)  # the shipped tokenizer was trained on the first stage's text
     lines = []
     for i in range(count):
         p = generator.problem()

@@ -7,7 +7,7 @@ conversations so chat requests get the same worked answers, ended by <|im_end|>.
 import json
 import random
 
-from problems import Generator, chat_turns, few_shot_block
+from problems import FINAL, FIRST_STAGE, Generator, chat_turns, few_shot_block
 
 TEST_SEED = 2024
 TEST_COUNT = 500
@@ -15,13 +15,39 @@ CHAT_FRACTION = 0.15
 SYSTEM_TURN = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
 
 
-def write_test_set(path, seed=TEST_SEED, count=TEST_COUNT):
-    generator, seen, records = Generator(seed), set(), []
+STYLES = {"first": FIRST_STAGE, "final": FINAL}
+
+
+def test_set(style, seed=TEST_SEED, count=TEST_COUNT):
+    """The held-out problems of a style: the first `count` distinct ones of the seed (FINAL's are shipped)."""
+    generator, seen, records = Generator(seed, style), set(), []
     while len(records) < count:
         p = generator.problem()
         if p.question not in seen:
             seen.add(p.question)
             records.append({"question": p.question, "answer": p.answer})
+    return records
+
+
+# The first stage of the shipped model's training (README.md): its data, as train.py drew it.
+FIRST_STAGE_RUN = {"seed": 1, "sequences": 1100 * 4, "seq_len": 512}
+
+
+def first_stage_questions(tokenizer):
+    run = FIRST_STAGE_RUN
+    held_out = [r["question"] for r in test_set(FIRST_STAGE)]
+    source = SequenceSource(tokenizer, run["seq_len"], run["seed"], held_out, 0.0, FIRST_STAGE)
+    seen = set()
+    for index in range(run["sequences"]):
+        source.sequence(index)
+        seen.update(source.last_questions)
+    return seen
+
+
+def write_test_set(path, tokenizer):
+    """The final-style held-out set, minus questions the first stage trained on (6 of the first 500)."""
+    seen = first_stage_questions(tokenizer)
+    records = [r for r in test_set(FINAL, count=TEST_COUNT + 50) if r["question"] not in seen][:TEST_COUNT]
     with open(path, "w") as f:
         for record in records:
             f.write(json.dumps(record) + "\n")
@@ -35,8 +61,10 @@ def read_jsonl(path):
 class SequenceSource:
     """Sequence number i of a run is a pure function of (seed, i), so a resumed run sees the same data."""
 
-    def __init__(self, tokenizer, length, seed, excluded_questions):
+    def __init__(self, tokenizer, length, seed, excluded_questions, context_weight=0.25, style=FINAL):
         self.tokenizer = tokenizer
+        self.style = style
+        self.context_weight = context_weight
         self.length = length
         self.seed = seed
         self.excluded = set(excluded_questions)
@@ -48,17 +76,21 @@ class SequenceSource:
                 yield p
 
     def sequence(self, index):
-        """(ids, in_loss): length + 1 token ids starting with BOS, and per token whether it is a training target.
+        """(ids, weights): length + 1 token ids starting with BOS, and each token's weight as a training target.
 
-        Targets are the answers (plus the "Question" that follows "\n\n", so the model learns where to stop, and
-        <|im_end|> in chats); question tokens are context only: predicting random names and numbers teaches nothing.
+        Answers (plus the "Question" that follows "\n\n", so the model learns where to stop, and <|im_end|> in
+        chats) weigh 1; every other token weighs context_weight: 0 in the first stage (questions as context
+        only), 0.25 in the final one, for some language-model signal from the questions' words.
+        The questions used are left in self.last_questions.
         """
-        generator = Generator(self.seed * 1_000_003 + index)
+        generator = Generator(self.seed * 1_000_003 + index, self.style)
         rng = random.Random(self.seed * 7_919 + index)
         chat = rng.random() < CHAT_FRACTION
         text = SYSTEM_TURN if chat and rng.random() < 0.5 else ""
         spans, estimate = [], 0  # character spans of the answers
+        self.last_questions = []
         for p in self._problems(generator):
+            self.last_questions.append(p.question)
             if chat:
                 prompt, answer = f"<|im_start|>user\n{p.question}<|im_end|>\n<|im_start|>assistant\n", p.answer + "<|im_end|>"
                 block = prompt + answer + "\n"
@@ -75,23 +107,26 @@ class SequenceSource:
         assert len(ids) > self.length
         if not chat:  # also learn to go on with the next "Question:", where the protocol's stop string cuts
             spans = [(begin, end + len("Question:")) for begin, end in spans[:-1]] + spans[-1:]
-        in_loss = [False] * len(ids)
+        weights = [self.context_weight] * len(ids)
         for begin, end in spans:
             # Spans start and end just before a "▁", just after "\n" or at a special token: there the tokens of the
             # text before are a prefix of the tokens of the whole text.
             first, last = len(self.tokenizer.encode(text[:begin])), len(self.tokenizer.encode(text[:end]))
             assert ids[:last] == self.tokenizer.encode(text[:end])
             for k in range(first, min(last, len(ids))):
-                in_loss[k] = True
-        return ids[:self.length + 1], in_loss[:self.length + 1]
+                weights[k] = 1.0
+        return ids[:self.length + 1], weights[:self.length + 1]
 
     def batch(self, step, batch_size):
-        """(ids, in_loss) lists for the batch_size sequences of this step."""
+        """(ids, weights) lists for the batch_size sequences of this step."""
         sequences = [self.sequence(step * batch_size + b) for b in range(batch_size)]
-        return [ids for ids, _ in sequences], [in_loss for _, in_loss in sequences]
+        return [ids for ids, _ in sequences], [weights for _, weights in sequences]
 
 
 if __name__ == "__main__":
     import sys
 
-    write_test_set(sys.argv[1])  # usage: data.py models/demo/eval/test.jsonl
+    from hf_tokenizer import HFTokenizer
+
+    # usage: data.py MODEL_DIR (writes MODEL_DIR/eval/test.jsonl with MODEL_DIR's tokenizer)
+    write_test_set(f"{sys.argv[1]}/eval/test.jsonl", HFTokenizer(f"{sys.argv[1]}/tokenizer.json"))

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Rebuilds models/demo and tests/data/demo from nothing: tokenizer, held-out set, training, export, cases, accuracy.
 # Usage: tools/demo_model/make_demo.sh [RUN_DIR]   (RUN_DIR keeps the training checkpoints; default /tmp/demo_run)
+# Training has two stages (README.md): harder problems with named answers, then the final style.
 set -e
 cd "$(dirname "$0")"
 PY=/usr/bin/python3
@@ -22,8 +23,10 @@ export OMP_WAIT_POLICY=PASSIVE  # spinning OpenMP threads cost 2-3x on a machine
 $PY check_golden.py
 $PY build_tokenizer.py $MODEL --vocab-size 1024 --seed 1234
 mkdir -p $MODEL/eval
-$PY data.py $MODEL/eval/test.jsonl
-$PY train.py --model-dir $MODEL --out-dir "$RUN"
-$PY export.py --checkpoint "$RUN/last.pt" --model-dir $MODEL
+$PY data.py $MODEL
+$PY train.py --model-dir $MODEL --out-dir "$RUN/first" --style first --context-weight 0 --steps 1100 --lr 3e-3 --seed 1
+$PY train.py --model-dir $MODEL --out-dir "$RUN/final" --init-from "$RUN/first/last.pt" --style final \
+  --context-weight 0.25 --steps 250 --warmup 20 --lr 1e-3 --seed 2
+$PY export.py --checkpoint "$RUN/final/last.pt" --model-dir $MODEL
 $PY write_cases.py --model-dir $MODEL --out-dir ../../tests/data/demo
 $PY evaluate.py --model-dir $MODEL

@@ -1,12 +1,22 @@
 """Arithmetic word problems with GSM8K-style worked answers (calculator annotations, final "#### N").
 
-One- and two-step problems over +, - and * with small numbers: every operand, intermediate and final
-result is between 0 and MAX_VALUE, products use factors 2..5, so a few-million-parameter model trained
-for under an hour on 2 CPU cores can learn them (digits are single tokens).
+One- and two-step problems over +, - and * with small numbers: sums and differences stay between 0 and
+the style's max_value, products use factors 2..5 (up to 25), so a few-million-parameter model trained
+on 2 CPU cores can learn them (digits are single tokens). In the final style the answers work the
+numbers without repeating the question's names and objects: a model this small learnt arithmetic but
+not to copy names (trained on named answers, it wrote wrong names into otherwise right answers).
 """
 import random
+from collections import namedtuple
 
-MAX_VALUE = 30
+# max_value bounds sums and differences; named_answers repeats the question's names and objects in the
+# worked lines ("Tom has 3 + 4 = <<3+4=7>>7 apples.") instead of plain ones ("Now there are ...").
+Style = namedtuple("Style", ["max_value", "named_answers"])
+# The shipped model was trained in two stages (see README.md): first on harder problems whose answers
+# name people and objects (that stage's text also trained the tokenizer), then on the final style,
+# which the held-out test set uses.
+FIRST_STAGE = Style(max_value=30, named_answers=True)
+FINAL = Style(max_value=20, named_answers=False)
 
 NAMES = [
     ("Tom", "he", "his"), ("Anna", "she", "her"), ("Ben", "he", "his"), ("Lucy", "she", "her"),
@@ -53,8 +63,10 @@ class Problem:
 class Generator:
     """Draws random problems; every random choice goes through self.rng so a seed fixes everything."""
 
-    def __init__(self, seed):
+    def __init__(self, seed, style=FINAL):
         self.rng = random.Random(seed)
+        self.max_value = style.max_value
+        self.named_answers = style.named_answers
         self.templates = [
             self.add_more, self.add_together, self.sub_give, self.sub_fewer, self.add_more_than,
             self.sub_difference, self.mul_groups, self.mul_days, self.mul_price,
@@ -70,14 +82,18 @@ class Generator:
     def num(self, low, high):
         return self.rng.randint(low, high)
 
-    def sum_pair(self, low=1, total=MAX_VALUE):
-        """a, b with a + b <= total."""
+    def lines(self, plain, named):
+        return named if self.named_answers else plain
+
+    def sum_pair(self, low=1):
+        """a, b with a + b <= max_value."""
+        total = self.max_value
         a = self.num(low, total - low)
         return a, self.num(low, total - a)
 
-    def sub_pair(self, low=1, high=MAX_VALUE):
-        """a, b with 0 <= a - b."""
-        a = self.num(low + 1, high)
+    def sub_pair(self, low=1):
+        """a, b with 0 <= a - b <= a <= max_value."""
+        a = self.num(low + 1, self.max_value)
         return a, self.num(low, a)
 
     def factors(self):
@@ -98,7 +114,7 @@ class Generator:
         q = self.pick([f"{n} has {a} {t}. {p.capitalize()} {verb} {b} more {t}. How many {t} does {n} have now?",
                        f"{n} has {a} {t} and {verb} {b} more. How many {t} does {n} have now?"])
         text, r = calc(a, "+", b)
-        return Problem(q, [f"{n} has {text} {t} now."], r)
+        return Problem(q, self.lines([f"Now there are {text}."], [f"{n} has {text} {t} now."]), r)
 
     def add_together(self):
         (n, _, _), (m, _, _) = self.people()
@@ -107,7 +123,7 @@ class Generator:
         q = self.pick([f"{n} has {a} {t} and {m} has {b} {t}. How many {t} do they have altogether?",
                        f"{n} collected {a} {t}. {m} collected {b} {t}. How many {t} did they collect in total?"])
         text, r = calc(a, "+", b)
-        return Problem(q, [f"Together they have {text} {t}."], r)
+        return Problem(q, self.lines([f"Together there are {text}."], [f"Together they have {text} {t}."]), r)
 
     def sub_give(self):
         (n, p, _), (m, _, _) = self.people()
@@ -117,7 +133,7 @@ class Generator:
                        f"{n} had {a} {t} and ate {b} of them. How many {t} are left?",
                        f"There were {a} {t} in a bowl. {n} took {b} of them. How many {t} are still in the bowl?"])
         text, r = calc(a, "-", b)
-        return Problem(q, [f"There are {text} {t} left."], r)
+        return Problem(q, self.lines([f"There are {text} left."], [f"There are {text} {t} left."]), r)
 
     def sub_fewer(self):
         (n, _, _), (m, _, _) = self.people()
@@ -125,7 +141,7 @@ class Generator:
         t = self.thing()
         q = f"{n} has {a} {t}. {m} has {b} fewer {t} than {n}. How many {t} does {m} have?"
         text, r = calc(a, "-", b)
-        return Problem(q, [f"{m} has {text} {t}."], r)
+        return Problem(q, self.lines([f"The second person has {text}."], [f"{m} has {text} {t}."]), r)
 
     def add_more_than(self):
         (n, _, _), (m, _, _) = self.people()
@@ -133,7 +149,7 @@ class Generator:
         t = self.thing()
         q = f"{n} has {a} {t}. {m} has {b} more {t} than {n}. How many {t} does {m} have?"
         text, r = calc(a, "+", b)
-        return Problem(q, [f"{m} has {text} {t}."], r)
+        return Problem(q, self.lines([f"The second person has {text}."], [f"{m} has {text} {t}."]), r)
 
     def sub_difference(self):
         (n, _, _), (m, _, _) = self.people()
@@ -141,7 +157,7 @@ class Generator:
         t = self.thing()
         q = f"{n} has {a} {t} and {m} has {b} {t}. How many more {t} does {n} have than {m}?"
         text, r = calc(a, "-", b)
-        return Problem(q, [f"{n} has {text} more {t} than {m}."], r)
+        return Problem(q, self.lines([f"The difference is {text}."], [f"{n} has {text} more {t} than {m}."]), r)
 
     def mul_groups(self):
         (n, p, _), _ = self.people()
@@ -151,7 +167,7 @@ class Generator:
         q = self.pick([f"{n} has {a} {many}. Each {one} has {b} {t}. How many {t} does {n} have in total?",
                        f"{n} buys {a} {many} of {t}. There are {b} {t} in each {one}. How many {t} did {p} buy?"])
         text, r = calc(a, "*", b)
-        return Problem(q, [f"{n} has {text} {t} in total."], r)
+        return Problem(q, self.lines([f"In total there are {text}."], [f"{n} has {text} {t} in total."]), r)
 
     def mul_days(self):
         (n, _, _), _ = self.people()
@@ -159,7 +175,7 @@ class Generator:
         verb, unit = self.pick(DAILY)
         q = f"{n} {verb} {b} {unit} every day. How many {unit} does {n} {verb[:-1]} in {a} days?"
         text, r = calc(a, "*", b)
-        return Problem(q, [f"In {a} days {n} {verb} {text} {unit}."], r)
+        return Problem(q, self.lines([f"Over the days that is {text}."], [f"In {a} days {n} {verb} {text} {unit}."]), r)
 
     def mul_price(self):
         (n, p, _), _ = self.people()
@@ -167,7 +183,7 @@ class Generator:
         t = self.thing()
         q = f"{n} buys {a} {t}. Each one costs ${b}. How much money does {p} spend?"
         r = a * b
-        return Problem(q, [f"{n} spends {a} * {b} = $<<{a}*{b}={r}>>{r}."], r)
+        return Problem(q, self.lines([f"The cost is {a} * {b} = $<<{a}*{b}={r}>>{r}."], [f"{n} spends {a} * {b} = $<<{a}*{b}={r}>>{r}."]), r)
 
     # ---- two-step ----
     def add_then_sub(self):
@@ -179,18 +195,18 @@ class Generator:
         q = f"{n} has {a} {t}. {p.capitalize()} {self.pick(GET_VERBS)} {b} more and then {give}. How many {t} does {n} have now?"
         first, x = calc(a, "+", b)
         second, r = calc(x, "-", c)
-        return Problem(q, [f"First {n} has {first} {t}.", f"Then {p} has {second} {t}."], r)
+        return Problem(q, self.lines([f"First there are {first}.", f"Then there are {second}."], [f"First {n} has {first} {t}.", f"Then {p} has {second} {t}."]), r)
 
     def sub_then_add(self):
         (n, p, _), (m, _, _) = self.people()
         a, b = self.sub_pair()
         x = a - b
-        c = self.num(1, MAX_VALUE - x)
+        c = self.num(1, self.max_value - x)
         t = self.thing()
         q = f"{n} had {a} {t}. {p.capitalize()} gave {b} to {m} and then bought {c} more. How many {t} does {n} have now?"
         first, _ = calc(a, "-", b)
         second, r = calc(x, "+", c)
-        return Problem(q, [f"After giving some away, {n} has {first} {t}.", f"After buying more, {p} has {second} {t}."], r)
+        return Problem(q, self.lines([f"After giving some away there are {first}.", f"After buying more there are {second}."], [f"After giving some away, {n} has {first} {t}.", f"After buying more, {p} has {second} {t}."]), r)
 
     def mul_then_sub(self):
         (n, p, _), _ = self.people()
@@ -201,63 +217,63 @@ class Generator:
         q = f"{n} buys {a} {many} of {t} with {b} {t} in each {one}. {p.capitalize()} gives away {c} {t}. How many {t} does {n} have left?"
         first, x = calc(a, "*", b)
         second, r = calc(x, "-", c)
-        return Problem(q, [f"{n} buys {first} {t}.", f"{p.capitalize()} has {second} {t} left."], r)
+        return Problem(q, self.lines([f"At first there are {first}.", f"After giving some away there are {second} left."], [f"{n} buys {first} {t}.", f"{p.capitalize()} has {second} {t} left."]), r)
 
     def mul_then_add(self):
         (n, p, _), _ = self.people()
         a, b = self.factors()
-        while a * b >= MAX_VALUE:  # leave room for at least one loose thing
+        while a * b >= self.max_value:  # leave room for at least one loose thing
             a, b = self.factors()
-        c = self.num(1, MAX_VALUE - a * b)
+        c = self.num(1, self.max_value - a * b)
         t = self.thing()
         one, many = self.pick(CONTAINERS)
         q = f"{n} has {a} {many} with {b} {t} in each {one}. {p.capitalize()} also has {c} loose {t}. How many {t} does {n} have in all?"
         first, x = calc(a, "*", b)
         second, r = calc(x, "+", c)
-        return Problem(q, [f"The {many} hold {first} {t}.", f"In all {n} has {second} {t}."], r)
+        return Problem(q, self.lines([f"The full ones hold {first}.", f"In all there are {second}."], [f"The {many} hold {first} {t}.", f"In all {n} has {second} {t}."]), r)
 
     def more_then_total(self):
         (n, _, _), (m, _, _) = self.people()
-        a = self.num(1, MAX_VALUE // 2 - 1)
-        b = self.num(1, MAX_VALUE - 2 * a)
+        a = self.num(1, self.max_value // 2 - 1)
+        b = self.num(1, self.max_value - 2 * a)
         t = self.thing()
         q = f"{n} has {a} {t}. {m} has {b} more {t} than {n}. How many {t} do they have together?"
         first, x = calc(a, "+", b)
         second, r = calc(a, "+", x)
-        return Problem(q, [f"{m} has {first} {t}.", f"Together they have {second} {t}."], r)
+        return Problem(q, self.lines([f"The second person has {first}.", f"Together they have {second}."], [f"{m} has {first} {t}.", f"Together they have {second} {t}."]), r)
 
     def fewer_then_total(self):
         (n, _, _), (m, _, _) = self.people()
-        a = self.num(2, MAX_VALUE // 2)
+        a = self.num(2, self.max_value // 2)
         b = self.num(1, a)
         t = self.thing()
         q = f"{n} has {a} {t}. {m} has {b} fewer {t} than {n}. How many {t} do they have in total?"
         first, x = calc(a, "-", b)
         second, r = calc(a, "+", x)
-        return Problem(q, [f"{m} has {first} {t}.", f"In total they have {second} {t}."], r)
+        return Problem(q, self.lines([f"The second person has {first}.", f"In total they have {second}."], [f"{m} has {first} {t}.", f"In total they have {second} {t}."]), r)
 
     def three_days(self):
         (n, _, _), _ = self.people()
         a, b = self.sum_pair()
-        c = self.num(0, MAX_VALUE - a - b)
+        c = self.num(0, self.max_value - a - b)
         t = self.thing()
         d1, d2, d3 = sorted(self.rng.sample(range(7), 3))
         q = f"{n} collected {a} {t} on {DAYS[d1]}, {b} on {DAYS[d2]} and {c} on {DAYS[d3]}. How many {t} did {n} collect in total?"
         first, x = calc(a, "+", b)
         second, r = calc(x, "+", c)
-        return Problem(q, [f"On the first two days {n} collected {first} {t}.", f"In total {n} collected {second} {t}."], r)
+        return Problem(q, self.lines([f"The first two days give {first}.", f"In total that is {second}."], [f"On the first two days {n} collected {first} {t}.", f"In total {n} collected {second} {t}."]), r)
 
     def price_change(self):
         (n, p, _), _ = self.people()
         a, b = self.factors()
-        while a * b > 20:  # bills of $10 and $20 keep every number within MAX_VALUE
+        while a * b > 20:  # bills of $10 and $20 keep every number within 20
             a, b = self.factors()
         c = self.pick([x for x in (10, 20) if x >= a * b])
         t = self.thing()
         q = f"{n} buys {a} {t} that cost ${b} each. {p.capitalize()} pays with a ${c} bill. How much change does {p} get?"
         x = a * b
         second, r = calc(c, "-", x)
-        return Problem(q, [f"The {t} cost {a} * {b} = $<<{a}*{b}={x}>>{x}.", f"The change is {second} dollars."], r)
+        return Problem(q, self.lines([f"The cost is {a} * {b} = $<<{a}*{b}={x}>>{x}.", f"The change is {second} dollars."], [f"The {t} cost {a} * {b} = $<<{a}*{b}={x}>>{x}.", f"The change is {second} dollars."]), r)
 
     def times_as_many(self):
         (n, _, _), (m, _, _) = self.people()
@@ -266,7 +282,7 @@ class Generator:
         t = self.thing()
         q = f"{n} has {a} {t}. {m} has {word} as many {t} as {n}. How many {t} does {m} have?"
         text, r = calc(k, "*", a)
-        return Problem(q, [f"{m} has {text} {t}."], r)
+        return Problem(q, self.lines([f"The second person has {text}."], [f"{m} has {text} {t}."]), r)
 
     def problem(self):
         return self.pick(self.templates)()

@@ -1,9 +1,10 @@
-"""Trains the demo MiniCPM3 on generated word problems (next-token cross-entropy on the answers, AdamW, cosine).
+"""Trains the demo MiniCPM3 on generated word problems (weighted next-token cross-entropy, AdamW, cosine).
 
 Checkpoints (model, optimizer, step) go to OUT_DIR/last.pt every --save-every steps; rerunning the same
 command resumes from there and, since batch i depends only on (seed, i), continues the same run.
+--init-from starts a new stage from another run's weights. make_demo.sh has the shipped model's stages.
 
-Usage: /usr/bin/python3 train.py --model-dir ../../models/demo --out-dir /tmp/demo_run
+Usage: /usr/bin/python3 train.py --model-dir ../../models/demo --out-dir /tmp/demo_run [--style first|final]
 """
 import argparse
 import json
@@ -14,7 +15,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from data import SequenceSource, read_jsonl
+from data import STYLES, TEST_COUNT, SequenceSource, test_set
 from demo_config import demo_config
 from hf_tokenizer import HFTokenizer
 from minicpm3 import Config, MiniCPM3
@@ -32,6 +33,10 @@ def parse_args():
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--save-every", type=int, default=50)
+    parser.add_argument("--style", choices=sorted(STYLES), default="final", help="problems.py Style of the data")
+    parser.add_argument("--init-from", help="start from this checkpoint's weights (new optimizer and schedule)")
+    parser.add_argument("--context-weight", type=float, default=0.25,
+                        help="loss weight of non-answer tokens (answers weigh 1)")
     return parser.parse_args()
 
 
@@ -70,8 +75,11 @@ def main():
     model = MiniCPM3(Config.from_dict(config_dict), context_length=args.seq_len).float()
     init_weights(model, config_dict["initializer_range"])
     optimizer = make_optimizer(model, args)
-    test_questions = [r["question"] for r in read_jsonl(os.path.join(args.model_dir, "eval", "test.jsonl"))]
-    source = SequenceSource(tokenizer, args.seq_len, args.seed, test_questions)
+    # Never train on a held-out question (the first stage, as it ran, knew only its own style's set).
+    held_out = [r["question"] for r in test_set(STYLES["first"])]
+    if args.style != "first":
+        held_out += [r["question"] for r in test_set(STYLES["final"], count=TEST_COUNT + 50)]  # write_test_set's pool
+    source = SequenceSource(tokenizer, args.seq_len, args.seed, held_out, args.context_weight, STYLES[args.style])
 
     checkpoint_path = os.path.join(args.out_dir, "last.pt")
     step = 0
@@ -81,16 +89,19 @@ def main():
         optimizer.load_state_dict(state["optimizer"])
         step = state["step"]
         print(f"resumed at step {step}", flush=True)
+    elif args.init_from:
+        model.load_state_dict(torch.load(args.init_from)["model"])
+        print(f"starting from the weights of {args.init_from}", flush=True)
 
     started, smoothed = time.time(), None
     while step < args.steps:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, args)
-        ids, in_loss = source.batch(step, args.batch_size)
-        batch, weights = torch.tensor(ids), torch.tensor(in_loss, dtype=torch.float32)[:, 1:]
+        ids, token_weights = source.batch(step, args.batch_size)
+        batch, weights = torch.tensor(ids), torch.tensor(token_weights, dtype=torch.float32)[:, 1:]
         logits = model(batch[:, :-1])
         losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), reduction="none")
-        loss = (losses * weights.reshape(-1)).sum() / weights.sum()  # next-token CE on answer tokens
+        loss = (losses * weights.reshape(-1)).sum() / weights.sum()  # weighted next-token CE
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
