@@ -36,6 +36,22 @@ struct OutputChunk {
   int64_t cached_tokens = 0;      // prompt tokens served from the prefix cache
 };
 
+// Merges `chunk` into `all` (tokens, text and logprobs appended; status fields replaced).
+inline void merge_chunk(const OutputChunk& chunk, OutputChunk* all) {
+  all->request_id = chunk.request_id;
+  all->token_ids.insert(all->token_ids.end(), chunk.token_ids.begin(), chunk.token_ids.end());
+  all->text += chunk.text;
+  all->logprobs.insert(all->logprobs.end(), chunk.logprobs.begin(), chunk.logprobs.end());
+  all->finished = chunk.finished;
+  all->finish_reason = chunk.finish_reason;
+  all->matched_stop = chunk.matched_stop;
+  all->matched_stop_token = chunk.matched_stop_token;
+  all->error = chunk.error;
+  all->prompt_tokens = chunk.prompt_tokens;
+  all->completion_tokens = chunk.completion_tokens;
+  all->cached_tokens = chunk.cached_tokens;
+}
+
 // A single-producer (engine), single-consumer (client) queue of chunks. The engine never blocks on it.
 class RequestStream {
  public:
@@ -59,17 +75,7 @@ class RequestStream {
     OutputChunk all, chunk;
     while (!all.finished) {
       pop(&chunk, std::chrono::milliseconds(1000 * 3600));
-      all.token_ids.insert(all.token_ids.end(), chunk.token_ids.begin(), chunk.token_ids.end());
-      all.text += chunk.text;
-      all.logprobs.insert(all.logprobs.end(), chunk.logprobs.begin(), chunk.logprobs.end());
-      all.finished = chunk.finished;
-      all.finish_reason = chunk.finish_reason;
-      all.matched_stop = chunk.matched_stop;
-      all.matched_stop_token = chunk.matched_stop_token;
-      all.error = chunk.error;
-      all.prompt_tokens = chunk.prompt_tokens;
-      all.completion_tokens = chunk.completion_tokens;
-      all.cached_tokens = chunk.cached_tokens;
+      merge_chunk(chunk, &all);
     }
     return all;
   }

@@ -10,21 +10,6 @@ nlohmann::ordered_json matched_stop_json(const OutputChunk& chunk) {
   return nullptr;
 }
 
-void merge_chunk(const OutputChunk& chunk, OutputChunk* all) {
-  all->request_id = chunk.request_id;
-  all->token_ids.insert(all->token_ids.end(), chunk.token_ids.begin(), chunk.token_ids.end());
-  all->text += chunk.text;
-  all->logprobs.insert(all->logprobs.end(), chunk.logprobs.begin(), chunk.logprobs.end());
-  all->finished = chunk.finished;
-  all->finish_reason = chunk.finish_reason;
-  all->matched_stop = chunk.matched_stop;
-  all->matched_stop_token = chunk.matched_stop_token;
-  all->error = chunk.error;
-  all->prompt_tokens = chunk.prompt_tokens;
-  all->completion_tokens = chunk.completion_tokens;
-  all->cached_tokens = chunk.cached_tokens;
-}
-
 GenerationSession::GenerationSession(Engine& engine, ServerMetrics& metrics,
                                      std::vector<EngineRequest> requests)
     : engine_(engine),

@@ -48,7 +48,4 @@ class GenerationSession {
   std::chrono::steady_clock::time_point start_;
 };
 
-// Merges `chunk` into `all` (tokens, text and logprobs appended; status fields replaced).
-void merge_chunk(const OutputChunk& chunk, OutputChunk* all);
-
 }  // namespace cpm

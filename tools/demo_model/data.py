@@ -11,6 +11,7 @@ from problems import FINAL, FIRST_STAGE, Generator, chat_turns, few_shot_block
 
 TEST_SEED = 2024
 TEST_COUNT = 500
+TEST_POOL = TEST_COUNT + 50  # FINAL problems write_test_set picks from (some are dropped, see there)
 CHAT_FRACTION = 0.15
 SYSTEM_TURN = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
 
@@ -29,14 +30,22 @@ def test_set(style, seed=TEST_SEED, count=TEST_COUNT):
     return records
 
 
+def held_out_questions(style_name):
+    """Questions a training run of that style must never see. The first stage, as it ran, knew only its
+    own style's test set; the final stage also avoids every FINAL candidate of write_test_set."""
+    questions = [r["question"] for r in test_set(FIRST_STAGE)]
+    if style_name != "first":
+        questions += [r["question"] for r in test_set(FINAL, count=TEST_POOL)]
+    return questions
+
+
 # The first stage of the shipped model's training (README.md): its data, as train.py drew it.
 FIRST_STAGE_RUN = {"seed": 1, "sequences": 1100 * 4, "seq_len": 512}
 
 
 def first_stage_questions(tokenizer):
     run = FIRST_STAGE_RUN
-    held_out = [r["question"] for r in test_set(FIRST_STAGE)]
-    source = SequenceSource(tokenizer, run["seq_len"], run["seed"], held_out, 0.0, FIRST_STAGE)
+    source = SequenceSource(tokenizer, run["seq_len"], run["seed"], held_out_questions("first"), 0.0, FIRST_STAGE)
     seen = set()
     for index in range(run["sequences"]):
         source.sequence(index)
@@ -47,7 +56,7 @@ def first_stage_questions(tokenizer):
 def write_test_set(path, tokenizer):
     """The final-style held-out set, minus questions the first stage trained on (6 of the first 500)."""
     seen = first_stage_questions(tokenizer)
-    records = [r for r in test_set(FINAL, count=TEST_COUNT + 50) if r["question"] not in seen][:TEST_COUNT]
+    records = [r for r in test_set(FINAL, count=TEST_POOL) if r["question"] not in seen][:TEST_COUNT]
     with open(path, "w") as f:
         for record in records:
             f.write(json.dumps(record) + "\n")

@@ -15,7 +15,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from data import STYLES, TEST_COUNT, SequenceSource, test_set
+from data import STYLES, SequenceSource, held_out_questions
 from demo_config import demo_config
 from hf_tokenizer import HFTokenizer
 from minicpm3 import Config, MiniCPM3
@@ -75,11 +75,8 @@ def main():
     model = MiniCPM3(Config.from_dict(config_dict), context_length=args.seq_len).float()
     init_weights(model, config_dict["initializer_range"])
     optimizer = make_optimizer(model, args)
-    # Never train on a held-out question (the first stage, as it ran, knew only its own style's set).
-    held_out = [r["question"] for r in test_set(STYLES["first"])]
-    if args.style != "first":
-        held_out += [r["question"] for r in test_set(STYLES["final"], count=TEST_COUNT + 50)]  # write_test_set's pool
-    source = SequenceSource(tokenizer, args.seq_len, args.seed, held_out, args.context_weight, STYLES[args.style])
+    source = SequenceSource(tokenizer, args.seq_len, args.seed, held_out_questions(args.style), args.context_weight,
+                            STYLES[args.style])
 
     checkpoint_path = os.path.join(args.out_dir, "last.pt")
     step = 0
