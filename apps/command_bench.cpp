@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/memory_bandwidth.h"
+#include "kernels/compute_peak.h"
 #include "model_options.h"
 
 namespace cpm::app {
@@ -84,6 +85,7 @@ int run_bench(const BenchFlags& flags) {
     fail("--prompt-len plus --gen-len exceeds the context length ", model.context_length());
   }
   const double bandwidth = measure_read_bandwidth(*loaded.pool);
+  const double fma_peak = measure_fma_peak(*loaded.pool);
   std::vector<double> prefill, decode;
   run_once(model, BenchFlags{flags.model, std::min<int64_t>(flags.prompt_len, 16), 2, 1, 0, 1, false},
            loaded.kv_cache_dtype, 0);  // warm-up: page in the weights
@@ -96,6 +98,16 @@ int run_bench(const BenchFlags& flags) {
   const double weight_bytes = static_cast<double>(loaded.weights->weight_bytes_per_token());
   // A decode step reads every weight once for the whole batch: the limit is batch × bandwidth / bytes.
   const double decode_limit = static_cast<double>(flags.batch_size) * bandwidth / weight_bytes;
+  // At depth, attention adds compute: each decoded token scores every cached token in every layer
+  // (on average the depth plus half the decoded tokens). The step's limit is the weight streaming
+  // plus that work at the machine's FMA peak.
+  const double depth = static_cast<double>(std::max(flags.prompt_len, flags.context_depth));
+  const double attention_flops = static_cast<double>(model.attention().flops_per_cached_token()) *
+                                 static_cast<double>(model.config().num_hidden_layers) *
+                                 (depth + static_cast<double>(flags.gen_len + 1) / 2);
+  const double step_limit =
+      static_cast<double>(flags.batch_size) /
+      (weight_bytes / bandwidth + static_cast<double>(flags.batch_size) * attention_flops / fma_peak);
   nlohmann::ordered_json result = {{"model_path", flags.model.model_path},
                                    {"dtype", std::string(dtype_name(loaded.weights->matrix_dtype()))},
                                    {"threads", loaded.pool->num_threads()},
@@ -115,6 +127,10 @@ int run_bench(const BenchFlags& flags) {
                                    {"memory_bandwidth_gb_s", bandwidth / 1e9},
                                    {"decode_limit_tokens_per_s", decode_limit},
                                    {"decode_roofline_fraction", d.median / decode_limit},
+                                   {"fma_peak_gflop_s", fma_peak / 1e9},
+                                   {"attention_flops_per_token", attention_flops},
+                                   {"decode_step_limit_tokens_per_s", step_limit},
+                                   {"decode_step_limit_fraction", d.median / step_limit},
                                    {"peak_rss_bytes", peak_resident_bytes()}};
   if (flags.json) {
     std::cout << result.dump() << "\n";
@@ -131,6 +147,10 @@ int run_bench(const BenchFlags& flags) {
       "memory read bandwidth %.1f GB/s; weights %.3f GB per step; decode limit %.2f tokens/s; "
       "decode at %.0f%% of it\n",
       bandwidth / 1e9, weight_bytes / 1e9, decode_limit, 100 * d.median / decode_limit);
+  std::printf(
+      "f32 FMA peak %.0f GFLOP/s; attention %.2f GFLOP per token at this depth; with it the step limit is "
+      "%.2f tokens/s; decode at %.0f%% of it\n",
+      fma_peak / 1e9, attention_flops / 1e9, step_limit, 100 * d.median / step_limit);
   std::printf("peak RSS %.2f GB\n", static_cast<double>(peak_resident_bytes()) / 1e9);
   return 0;
 }

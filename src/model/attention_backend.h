@@ -28,6 +28,9 @@ class AttentionBackend {
   virtual const char* name() const = 0;
   // Numbers per token per layer in the cache.
   virtual int64_t cache_row_width() const = 0;
+  // Floating-point operations one new token spends per cached token per layer (scores and weighted
+  // sum over all heads): what makes attention at a long context compute-bound.
+  virtual int64_t flops_per_cached_token() const = 0;
   // Stores the new tokens' cache rows, then writes out [rows, heads * v_head_dim].
   virtual void attend(int64_t layer, const LayerWeights& weights, const ForwardBatch& batch,
                       const AttentionInputs& inputs, KvCache& cache, float* out) = 0;

@@ -15,6 +15,10 @@ class LatentAttention : public AttentionBackend {
   LatentAttention(const ModelConfig& config, ThreadPool& pool);
   const char* name() const override { return "latent"; }
   int64_t cache_row_width() const override { return config_.kv_lora_rank + config_.qk_rope_head_dim; }
+  // Every head scores the whole cache row and sums its latent part.
+  int64_t flops_per_cached_token() const override {
+    return 2 * config_.num_attention_heads * (cache_row_width() + config_.kv_lora_rank);
+  }
   void attend(int64_t layer, const LayerWeights& weights, const ForwardBatch& batch,
               const AttentionInputs& inputs, KvCache& cache, float* out) override;
 

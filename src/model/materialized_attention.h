@@ -12,6 +12,10 @@ class MaterializedAttention : public AttentionBackend {
   MaterializedAttention(const ModelConfig& config, ThreadPool& pool);
   const char* name() const override { return "materialized"; }
   int64_t cache_row_width() const override;
+  int64_t flops_per_cached_token() const override {
+    return 2 * config_.num_attention_heads *
+           (config_.qk_nope_head_dim + config_.qk_rope_head_dim + config_.v_head_dim);
+  }
   void attend(int64_t layer, const LayerWeights& weights, const ForwardBatch& batch,
               const AttentionInputs& inputs, KvCache& cache, float* out) override;
 

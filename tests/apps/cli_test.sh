@@ -50,6 +50,24 @@ check "64 ordered results" bash -c "
     echo \"\$line\" | grep -q '\"finish_reason\":\"length\"' || exit 1
   done"
 
+# bench: the llama-bench-like figures, and the step limit with attention counted.
+check "bench --json" "$bin" bench --model-path "$work/tiny" --prompt-len 8 --gen-len 4 --repeats 2 --threads 2 --json
+cp "$work/out" "$work/bench.json"
+check "bench figures are measured and consistent" node -e '
+  const fs = require("fs");
+  const r = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+  const c = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+  for (const k of ["prefill_tokens_per_s", "decode_tokens_per_s", "weight_bytes_per_token", "memory_bandwidth_gb_s",
+                   "decode_roofline_fraction", "peak_rss_bytes", "fma_peak_gflop_s", "decode_step_limit_fraction"])
+    if (!(r[k] > 0)) throw new Error(k + " = " + r[k]);
+  // Latent attention: every head scores the 288-wide row and sums its latent, over 8 + 5/2 cached tokens.
+  const perToken = 2 * c.num_attention_heads * (2 * c.kv_lora_rank + c.qk_rope_head_dim);
+  const want = perToken * c.num_hidden_layers * (8 + 5 / 2);
+  if (Math.abs(r.attention_flops_per_token - want) > 1e-6 * want) throw new Error("attention flops " + r.attention_flops_per_token + " != " + want);
+  if (!(r.decode_step_limit_tokens_per_s < r.decode_limit_tokens_per_s)) throw new Error("attention must lower the limit");
+' "$work/bench.json" "$work/tiny/config.json"
+check_error "bench longer than the context" "exceeds the context length" "$bin" bench --model-path "$work/tiny" --prompt-len 8 --gen-len 4 --context-length 10
+
 # Bad input: one clear message, non-zero exit, never a crash.
 mkdir -p "$work/broken"
 cp "$source_dir/tests/data/golden/tiny-c/config.json" "$work/broken/"
