@@ -128,6 +128,26 @@ bool Scheduler::admit(Request& request) {
   return true;
 }
 
+bool Scheduler::waits_for_shared_prefill(const Request& request) {
+  if (!radix_) return false;
+  // Requests that arrive together with one long common prefix (few-shot prompts) would each compute
+  // it, since a prefix enters the cache only once its prefill is done. Holding the newcomer back
+  // until then costs it a step or two and saves recomputing the whole shared part.
+  constexpr int64_t kSharedPrefillTokens = 32;
+  int64_t shared = 0;
+  for (const auto& running : running_) {
+    if (running->num_pending() <= 1) continue;  // not prefilling
+    const auto mine = std::mismatch(request.tokens.begin(), request.tokens.end(), running->tokens.begin(),
+                                    running->tokens.end())
+                          .first;
+    shared = std::max<int64_t>(shared, mine - request.tokens.begin());
+  }
+  if (shared < kSharedPrefillTokens) return false;
+  const std::vector<int32_t> head(request.tokens.begin(), request.tokens.end() - 1);
+  const int64_t cached = static_cast<int64_t>(radix_->match_prefix(head).slots.size());
+  return shared - cached >= kSharedPrefillTokens;
+}
+
 void Scheduler::unadmit(Request& request) {
   release(request, false);
 }
@@ -148,6 +168,7 @@ std::vector<Scheduler::PlanItem> Scheduler::plan_step() {
   while (budget > 0 && !waiting_.empty() &&
          static_cast<int64_t>(running_.size()) < options_.max_running_requests) {
     Request& request = *waiting_.front();
+    if (waits_for_shared_prefill(request)) break;
     admit(request);
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();

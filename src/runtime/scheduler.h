@@ -81,6 +81,8 @@ class Scheduler {
 
   std::vector<PlanItem> plan_step();
   bool admit(Request& request);
+  // True while a running request is still prefilling a long prefix this one shares.
+  bool waits_for_shared_prefill(const Request& request);
   void unadmit(Request& request);
   bool fit_plan(std::vector<PlanItem>* plan);
   void retract(Request& request);

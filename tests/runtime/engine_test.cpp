@@ -159,6 +159,22 @@ TEST_F(EngineTest, PrefixReuseCountsHitsAndKeepsOutputs) {
   EXPECT_EQ(engine->stats().counters.cached_prompt_tokens, 59 + 70);
 }
 
+TEST_F(EngineTest, RequestsArrivingTogetherComputeTheirSharedPrefixOnce) {
+  auto engine = make_engine(4096, 16, true);  // small chunks: the first prefill spans many steps
+  const std::vector<int32_t> shots = prompt_of(100, 4);
+  std::vector<EngineRequest> requests;
+  for (int32_t i = 0; i < 4; ++i) {
+    std::vector<int32_t> prompt = shots;
+    for (int32_t j = 0; j < 6; ++j) prompt.push_back(static_cast<int32_t>((i * 7 + j * 3 + 1) % 512));
+    requests.push_back(request_of("q" + std::to_string(i), prompt, 4));
+  }
+  const std::vector<Result> results = run_all(*engine, std::move(requests));
+  EXPECT_EQ(results[0].cached_tokens, 0);
+  for (int i = 1; i < 4; ++i) EXPECT_EQ(results[i].cached_tokens, 100) << "request " << i;
+  // 106 prompt tokens and 3 fed-back outputs for the first; 6 + 3 for each of the others.
+  EXPECT_EQ(engine->stats().counters.computed_tokens, 109 + 3 * 9);
+}
+
 TEST_F(EngineTest, EvictionMakesRoomForNewPrompts) {
   auto engine = make_engine(100, 512, true);
   for (int i = 0; i < 12; ++i) {
