@@ -155,7 +155,7 @@ void panel_tile(const PanelBlock* panel, const ActivationBlock* xq, int64_t bloc
 template <DType kType>
 void panels(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin, int64_t o_end,
             float* y, int64_t y_stride) {
-  constexpr int kRows = 4;           // activation rows per micro-tile
+  constexpr int kRows = 2;           // activation rows per micro-tile (4 spills registers: measured slower)
   constexpr int64_t kRowBlock = 64;  // activation rows kept in L2 while a panel sweeps them
   const int64_t blocks = w.cols / 32;
   thread_local std::vector<PanelBlock> panel;
