@@ -7,7 +7,9 @@
 #include <benchmark/benchmark.h>
 
 #include <ctime>
+#include <map>
 #include <random>
+#include <tuple>
 
 #include "kernels/matmul.h"
 #include "kernels/quantize.h"
@@ -45,7 +47,11 @@ void run(benchmark::State& state, DType dtype) {
   ThreadPool pool(threads);
   const bool down = state.range(2) == 1;
   const int64_t out = down ? 2560 : 6400, in = down ? 6400 : 2560;
-  Fixture f = make(dtype, out, in, pool);
+  // One matrix per format and shape for the whole process: quantizing it costs more than the runs.
+  static std::map<std::tuple<DType, int64_t, int64_t>, Fixture> cache;
+  auto [entry, added] = cache.try_emplace({dtype, out, in});
+  if (added) entry->second = make(dtype, out, in, pool);
+  const Fixture& f = entry->second;
   std::vector<float> x(tokens * in), y(tokens * out);
   std::mt19937 random(2);
   std::normal_distribution<float> normal(0, 1);

@@ -56,9 +56,9 @@ std::vector<float> reference(const std::vector<float>& x, int64_t rows, int64_t 
 
 class PanelMatmulTest : public ::testing::TestWithParam<DType> {};
 
-TEST_P(PanelMatmulTest, ManyRowsAreBitwiseEachRowAloneAndTheReference) {
-  const DType dtype = GetParam();
-  const int64_t out = 45, in = 160, x_stride = in + 3, y_stride = out + 2;
+// A narrow matrix and a wider one (83 blocks, longer than any tile loop unrolls).
+void check_many_rows(DType dtype, int64_t in) {
+  const int64_t out = 45, x_stride = in + 3, y_stride = out + 2;
   const QuantizedMatrix w = quantized_matrix(dtype, out, in, 11);
   const int64_t max_rows = 130;
   const std::vector<float> x = random_floats(max_rows * x_stride, 12);
@@ -75,13 +75,21 @@ TEST_P(PanelMatmulTest, ManyRowsAreBitwiseEachRowAloneAndTheReference) {
         for (int64_t o = 0; o < out; ++o) {
           const float got = y[r * y_stride + o];
           ASSERT_EQ(got, alone[r * out + o])
-              << threads << " threads, " << rows << " rows, row " << r << " output " << o;
-          ASSERT_EQ(got, expected[r * out + o]) << threads << " threads, " << rows << " rows, row " << r;
+              << in << " wide, " << threads << " threads, " << rows << " rows, row " << r << " output " << o;
+          ASSERT_EQ(got, expected[r * out + o])
+              << in << " wide, " << threads << " threads, " << rows << " rows";
         }
         for (int64_t o = out; o < y_stride && r * y_stride + o < static_cast<int64_t>(y.size()); ++o)
           ASSERT_EQ(y[r * y_stride + o], -1.0f) << "wrote past the row's outputs";
       }
     }
+  }
+}
+
+TEST_P(PanelMatmulTest, ManyRowsAreBitwiseEachRowAloneAndTheReference) {
+  for (int64_t in : {160, 2656}) {
+    check_many_rows(GetParam(), in);
+    if (HasFatalFailure()) return;
   }
 }
 
