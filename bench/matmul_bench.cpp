@@ -1,10 +1,15 @@
-// Matrix-vector (decode) and matrix-matrix (prefill) products on a MiniCPM3-4B MLP shape, for every
-// weight format. Reports weight bytes streamed per second and FLOP/s.
+// Matrix-vector (decode) and matrix-matrix (prefill) products on MiniCPM3-4B's MLP shapes (gate/up
+// 6400 x 2560, down 2560 x 6400), for every weight format. Arguments: rows, threads, shape (0 = gate,
+// 1 = down). Reports weight bytes streamed per second, FLOP/s of wall time, and FLOP per second of
+// process CPU time times the thread count (what wall time would give on an unshared machine).
 //
 //   build/bench/matmul_bench --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
 
+#include <ctime>
+#include <map>
 #include <random>
+#include <tuple>
 
 #include "kernels/matmul.h"
 #include "kernels/quantize.h"
@@ -30,22 +35,40 @@ Fixture make(DType dtype, int64_t rows, int64_t cols, ThreadPool& pool) {
   return f;
 }
 
+double process_cpu_seconds() {
+  timespec now;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
+}
+
 void run(benchmark::State& state, DType dtype) {
   const int64_t tokens = state.range(0);
-  ThreadPool pool(static_cast<int>(state.range(1)));
-  const int64_t out = 6400, in = 2560;  // gate_proj of MiniCPM3-4B
-  Fixture f = make(dtype, out, in, pool);
-  std::vector<float> x(tokens * in, 0.5f), y(tokens * out);
+  const int threads = static_cast<int>(state.range(1));
+  ThreadPool pool(threads);
+  const bool down = state.range(2) == 1;
+  const int64_t out = down ? 2560 : 6400, in = down ? 6400 : 2560;
+  // One matrix per format and shape for the whole process: quantizing it costs more than the runs.
+  static std::map<std::tuple<DType, int64_t, int64_t>, Fixture> cache;
+  auto [entry, added] = cache.try_emplace({dtype, out, in});
+  if (added) entry->second = make(dtype, out, in, pool);
+  const Fixture& f = entry->second;
+  std::vector<float> x(tokens * in), y(tokens * out);
+  std::mt19937 random(2);
+  std::normal_distribution<float> normal(0, 1);
+  for (float& v : x) v = normal(random);
+  const double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
     matmul(pool, x.data(), tokens, f.matrix, y.data());
     benchmark::DoNotOptimize(y.data());
   }
+  const double cpu_seconds = process_cpu_seconds() - cpu_start;
   const double iterations = static_cast<double>(state.iterations());
   state.counters["weight_GB/s"] =
       benchmark::Counter(static_cast<double>(f.matrix.num_bytes()) * iterations, benchmark::Counter::kIsRate,
                          benchmark::Counter::kIs1000);
   state.counters["GFLOP/s"] =
       benchmark::Counter(2.0 * out * in * tokens * iterations / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GFLOP/cpu_s"] = 2.0 * out * in * tokens * iterations / 1e9 / cpu_seconds * threads;
 }
 
 void f32(benchmark::State& s) {
@@ -61,7 +84,7 @@ void q4_0(benchmark::State& s) {
   run(s, DType::kQ4_0);
 }
 
-#define SHAPES ->ArgsProduct({{1, 64}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime()
+#define SHAPES ->ArgsProduct({{1, 64, 512}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()
 BENCHMARK(f32) SHAPES;
 BENCHMARK(bf16) SHAPES;
 BENCHMARK(q8_0) SHAPES;

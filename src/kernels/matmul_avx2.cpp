@@ -222,11 +222,16 @@ void quant_tiles(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
   }
 }
 
+// From this many activation rows on, packing weight panels costs less than it saves.
+constexpr int64_t kPanelMinRows = 8;
+
 template <DType kType>
 void quant_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin, int64_t o_end,
                  float* y, int64_t y_stride) {
   if (rows < 4) {
     quant_tiles<kType, 1, 2>(xq, rows, w, o_begin, o_end, y, y_stride);  // decode: eight weight streams
+  } else if (rows >= kPanelMinRows) {
+    quant_panels_avx2(xq, rows, w, o_begin, o_end, y, y_stride);  // prefill: packing pays for itself
   } else {
     quant_tiles<kType, 4, 1>(xq, rows, w, o_begin, o_end, y, y_stride);
   }

@@ -28,6 +28,9 @@ void quantize_activations(const float* x, int64_t n, ActivationBlock* out);
 // the result is acc_lo + acc_hi. It depends only on the width, never on tiles, rows or threads.
 void matmul_range_avx2(const float* x, const ActivationBlock* xq, int64_t rows, int64_t x_stride,
                        const MatrixView& w, int64_t o_begin, int64_t o_end, float* y, int64_t y_stride);
+// The quantized part of matmul_range_avx2 for many rows, in packed weight panels (the same order).
+void quant_panels_avx2(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin,
+                       int64_t o_end, float* y, int64_t y_stride);
 void matmul_range_portable(const float* x, const ActivationBlock* xq, int64_t rows, int64_t x_stride,
                            const MatrixView& w, int64_t o_begin, int64_t o_end, float* y, int64_t y_stride);
 

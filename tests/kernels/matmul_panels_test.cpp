@@ -1,0 +1,126 @@
+// The many-row quantized matmul (packed weight panels): the same bits as the plain reference and as
+// each row run alone, for row counts on both sides of every tile and panel boundary, output counts
+// that leave short panels, strided inputs and outputs, and several thread counts.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "kernels/cpu_features.h"
+#include "kernels/matmul.h"
+#include "kernels/matmul_tiles.h"
+#include "kernels/quantize.h"
+
+namespace cpm {
+namespace {
+
+std::vector<float> random_floats(size_t count, uint32_t seed) {
+  std::mt19937 random(seed);
+  std::normal_distribution<float> normal(0, 1);
+  std::vector<float> values(count);
+  for (float& value : values) value = normal(random);
+  return values;
+}
+
+struct QuantizedMatrix {
+  std::vector<uint8_t> bytes;
+  MatrixView view;
+};
+
+QuantizedMatrix quantized_matrix(DType dtype, int64_t out, int64_t in, uint32_t seed) {
+  const std::vector<float> w = random_floats(out * in, seed);
+  QuantizedMatrix m;
+  m.bytes.resize(dtype_bytes(dtype, out * in));
+  for (int64_t o = 0; o < out; ++o) {
+    uint8_t* row = m.bytes.data() + o * dtype_bytes(dtype, in);
+    if (dtype == DType::kQ8_0) {
+      quantize_row_q8_0(w.data() + o * in, in, reinterpret_cast<BlockQ8_0*>(row));
+    } else {
+      quantize_row_q4_0(w.data() + o * in, in, reinterpret_cast<BlockQ4_0*>(row));
+    }
+  }
+  m.view = make_matrix_view(dtype, out, in, m.bytes.data());
+  return m;
+}
+
+// y of the portable reference (scalar code, the documented summation order), all rows at once.
+std::vector<float> reference(const std::vector<float>& x, int64_t rows, int64_t x_stride,
+                             const MatrixView& w) {
+  const int64_t blocks = w.cols / 32;
+  std::vector<kernels::ActivationBlock> xq(rows * blocks);
+  for (int64_t r = 0; r < rows; ++r)
+    kernels::quantize_activations(x.data() + r * x_stride, w.cols, xq.data() + r * blocks);
+  std::vector<float> y(rows * w.rows);
+  kernels::matmul_range_portable(x.data(), xq.data(), rows, x_stride, w, 0, w.rows, y.data(), w.rows);
+  return y;
+}
+
+class PanelMatmulTest : public ::testing::TestWithParam<DType> {};
+
+// A narrow matrix and a wider one (83 blocks, longer than any tile loop unrolls).
+void check_many_rows(DType dtype, int64_t in) {
+  const int64_t out = 45, x_stride = in + 3, y_stride = out + 2;
+  const QuantizedMatrix w = quantized_matrix(dtype, out, in, 11);
+  const int64_t max_rows = 130;
+  const std::vector<float> x = random_floats(max_rows * x_stride, 12);
+  const std::vector<float> expected = reference(x, max_rows, x_stride, w.view);
+  std::vector<float> alone(max_rows * out);  // each row in a call of its own (decode)
+  ThreadPool single(1);
+  for (int64_t r = 0; r < max_rows; ++r) matmul(single, x.data() + r * x_stride, 1, w.view, &alone[r * out]);
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int64_t rows : {0, 1, 3, 7, 8, 9, 17, 64, 130}) {
+      std::vector<float> y(rows * y_stride + 1, -1.0f);
+      matmul(pool, x.data(), rows, x_stride, w.view, y.data(), y_stride);
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t o = 0; o < out; ++o) {
+          const float got = y[r * y_stride + o];
+          ASSERT_EQ(got, alone[r * out + o])
+              << in << " wide, " << threads << " threads, " << rows << " rows, row " << r << " output " << o;
+          ASSERT_EQ(got, expected[r * out + o])
+              << in << " wide, " << threads << " threads, " << rows << " rows";
+        }
+        for (int64_t o = out; o < y_stride && r * y_stride + o < static_cast<int64_t>(y.size()); ++o)
+          ASSERT_EQ(y[r * y_stride + o], -1.0f) << "wrote past the row's outputs";
+      }
+    }
+  }
+}
+
+TEST_P(PanelMatmulTest, ManyRowsAreBitwiseEachRowAloneAndTheReference) {
+  for (int64_t in : {160, 2656}) {
+    check_many_rows(GetParam(), in);
+    if (HasFatalFailure()) return;
+  }
+}
+
+// Output ranges that start and end inside a panel, as a thread's share can.
+TEST_P(PanelMatmulTest, OutputRangesInsidePanelsMatchTheReference) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
+  const DType dtype = GetParam();
+  const int64_t out = 29, in = 64, rows = 21;
+  const QuantizedMatrix w = quantized_matrix(dtype, out, in, 13);
+  const std::vector<float> x = random_floats(rows * in, 14);
+  const std::vector<float> expected = reference(x, rows, in, w.view);
+  std::vector<kernels::ActivationBlock> xq(rows * in / 32);
+  for (int64_t r = 0; r < rows; ++r)
+    kernels::quantize_activations(x.data() + r * in, in, xq.data() + r * in / 32);
+  for (int64_t begin : {0, 3, 8}) {
+    for (int64_t end : {begin + 1, begin + 5, int64_t{out}}) {
+      std::vector<float> y(rows * out, -1.0f);
+      kernels::quant_panels_avx2(xq.data(), rows, w.view, begin, end, y.data(), out);
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t o = 0; o < out; ++o) {
+          const float want = o >= begin && o < end ? expected[r * out + o] : -1.0f;
+          ASSERT_EQ(y[r * out + o], want)
+              << "range [" << begin << ", " << end << "), row " << r << " output " << o;
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, PanelMatmulTest, ::testing::Values(DType::kQ8_0, DType::kQ4_0),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+}  // namespace
+}  // namespace cpm
