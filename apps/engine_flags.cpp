@@ -110,11 +110,17 @@ std::unique_ptr<EngineSetup> start_engine(const EngineFlags& flags, const Loaded
   options.eos_token_ids = setup->eos_token_ids;
   setup->engine = std::make_unique<Engine>(*loaded.model, tokenizer, options, flags.max_queued_requests);
   const EngineStats stats = setup->engine->stats();
+  const int64_t bytes_per_token =
+      KvCache::bytes_per_token(setup->engine->model().config().num_hidden_layers,
+                               setup->engine->model().attention().cache_row_width(), options.kv_cache_dtype);
+  const int dp_size = setup->engine->data_parallel_size();
   std::cerr << "KV pool: " << stats.kv_capacity_tokens << " tokens ("
-            << stats.kv_capacity_tokens * setup->engine->model().config().num_hidden_layers *
-                   setup->engine->model().attention().cache_row_width() *
-                   (options.kv_cache_dtype == DType::kF32 ? 4 : 2)
-            << " bytes); radix cache " << (options.enable_radix_cache ? "on" : "off") << "\n";
+            << stats.kv_capacity_tokens * bytes_per_token << " bytes)";
+  if (dp_size > 1) {
+    std::cerr << " over " << dp_size << " data-parallel ranks, " << stats.kv_capacity_tokens / dp_size
+              << " tokens each";
+  }
+  std::cerr << "; radix cache " << (options.enable_radix_cache ? "on" : "off") << "\n";
   return setup;
 }
 

@@ -49,6 +49,27 @@ void add_tensor_parallel_flag(CLI::App* command, ModelFlags* flags) {
                    "tensor-parallel ranks, one process each: run under mpirun -np N with --tp-size N")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  command
+      ->add_option("--dp-size", flags->dp_size,
+                   "data-parallel attention ranks (with --enable-dp-attention; equal to --tp-size)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command->add_flag("--enable-dp-attention", flags->enable_dp_attention,
+                    "each rank runs attention for its own requests with its own KV cache; the MLP, "
+                    "embedding and lm_head stay split over --tp-size");
+}
+
+void check_parallel_flags(const ModelFlags& flags) {
+  if (!flags.enable_dp_attention && flags.dp_size != 1) {
+    fail("--dp-size ", flags.dp_size, " needs --enable-dp-attention (data-parallel attention is the only ",
+         "data parallelism cpmserve runs)");
+  }
+  if (flags.enable_dp_attention && flags.dp_size != flags.tp_size) {
+    fail(
+        "--enable-dp-attention runs every tensor-parallel rank as its own data-parallel rank: give "
+        "--dp-size ",
+        "equal to --tp-size (got --dp-size ", flags.dp_size, " with --tp-size ", flags.tp_size, ")");
+  }
 }
 
 namespace {
@@ -63,8 +84,9 @@ void check_same_model_on_every_rank(const ModelFlags& flags, Communicator& group
     setup.readable = 0;  // still take part, so the other ranks are not left waiting
     unreadable = std::current_exception();
   }
-  const std::string model_flags =
-      flags.dtype + "|" + flags.attention_backend + "|" + std::to_string(flags.context_length);
+  const std::string model_flags = flags.dtype + "|" + flags.attention_backend + "|" +
+                                  std::to_string(flags.context_length) + "|" +
+                                  std::to_string(flags.enable_dp_attention);
   setup.flags = fnv1a(model_flags.data(), model_flags.size());
   if (unreadable) {
     try {
@@ -79,7 +101,9 @@ void check_same_model_on_every_rank(const ModelFlags& flags, Communicator& group
 }  // namespace
 
 LoadedModel load_model(const ModelFlags& flags, Communicator* group) {
+  check_parallel_flags(flags);
   const bool reports = group == nullptr || group->rank() == 0;
+  const bool dp_attention = flags.enable_dp_attention && group != nullptr && group->size() > 1;
   if (group != nullptr && group->size() > 1) check_same_model_on_every_rank(flags, *group);
   LoadedModel loaded;
   loaded.pool = std::make_unique<ThreadPool>(flags.threads);
@@ -89,6 +113,7 @@ LoadedModel load_model(const ModelFlags& flags, Communicator* group) {
   if (group != nullptr) {
     options.tp_rank = group->rank();
     options.tp_size = group->size();
+    options.dp_attention = dp_attention;
   }
   if (flags.dtype != "auto") {
     DType dtype;
@@ -97,7 +122,8 @@ LoadedModel load_model(const ModelFlags& flags, Communicator* group) {
   }
   loaded.weights = ModelWeights::load(flags.model_path, options);
   loaded.model = std::make_unique<MiniCPM3>(
-      loaded.weights, ModelOptions{flags.context_length, flags.attention_backend, group}, *loaded.pool);
+      loaded.weights, ModelOptions{flags.context_length, flags.attention_backend, group, dp_attention},
+      *loaded.pool);
   parse_dtype(flags.kv_cache_dtype, &loaded.kv_cache_dtype);
   if (!reports) return loaded;
   for (const std::string& warning : loaded.weights->warnings()) std::cerr << "warning: " << warning << "\n";
@@ -112,6 +138,10 @@ LoadedModel load_model(const ModelFlags& flags, Communicator* group) {
             << loaded.model->context_length() << ", " << loaded.pool->num_threads() << " threads";
   if (group != nullptr && group->size() > 1) {
     std::cerr << "; tensor parallel over " << group->size() << " ranks (weights and KV cache per rank)";
+    if (dp_attention) {
+      std::cerr << " with data-parallel attention (every rank holds all attention weights and runs its own "
+                   "requests)";
+    }
   }
   std::cerr << "\n";
   return loaded;

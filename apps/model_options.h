@@ -19,13 +19,19 @@ struct ModelFlags {
   std::string kv_cache_dtype = "f32";
   std::string dtype = "auto";  // weight storage: auto (as in the checkpoint), f32, bf16, q8_0, q4_0
   int tp_size = 1;             // tensor-parallel ranks (processes started by mpirun)
+  int dp_size = 1;             // data-parallel attention ranks (with enable_dp_attention)
+  bool enable_dp_attention = false;
 };
 
 // The built-in model: models/demo next to the build folder (build/../models/demo).
 std::string default_model_path();
 void add_model_flags(CLI::App* command, ModelFlags* flags);
-// --tp-size, for the commands that run over a tensor-parallel group (logits, generate, serve).
+// --tp-size, --dp-size and --enable-dp-attention, for the commands that run over a tensor-parallel
+// group (logits, generate, serve).
 void add_tensor_parallel_flag(CLI::App* command, ModelFlags* flags);
+// Throws cpm::Error for a combination of --tp-size, --dp-size and --enable-dp-attention that does
+// not run.
+void check_parallel_flags(const ModelFlags& flags);
 
 struct LoadedModel {
   std::shared_ptr<ModelWeights> weights;

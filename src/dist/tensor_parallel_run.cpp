@@ -9,9 +9,13 @@ namespace cpm {
 
 namespace {
 
-// A step is a fixed header, then the arrays it announces.
+// A step is a fixed header, then each part: a header of its own and the arrays it announces.
 struct StepHeader {
   int64_t stop = 0;
+  int64_t parts = 0;
+};
+
+struct PartHeader {
   uint64_t cache_id = 0;
   int64_t cache_slots = 0;
   int64_t cache_dtype = 0;
@@ -54,52 +58,129 @@ void broadcast_message(Communicator& group, std::vector<uint8_t>* bytes) {
   group.broadcast(bytes->data(), size, 0);
 }
 
+// The follower's KV cache: one at a time, created for the leader's cache it mirrors.
+class FollowerCache {
+ public:
+  explicit FollowerCache(const MiniCPM3& model) : model_(model) {}
+  // This rank's cache for `part`, or null when the part names none.
+  KvCache* for_part(const StepPart& part) {
+    if (part.cache_id == 0) return nullptr;
+    // A step on a newer leader cache replaces ours; going back to an older one would need the
+    // contents we dropped.
+    if (part.cache_id < cache_id_) {
+      fail(
+          "internal: the leader went back to an earlier KV cache; tensor parallelism supports one at a time");
+    }
+    if (part.cache_id != cache_id_) {
+      cache_.reset();
+      cache_ = model_.make_cache(part.cache_slots, part.cache_dtype);
+      cache_id_ = part.cache_id;
+    }
+    return cache_.get();
+  }
+
+ private:
+  const MiniCPM3& model_;
+  std::unique_ptr<KvCache> cache_;
+  uint64_t cache_id_ = 0;
+};
+
 int follow(Communicator& group, MiniCPM3& model) {
-  std::unique_ptr<KvCache> cache;
-  uint64_t cache_id = 0;
+  FollowerCache cache(model);
+  const int dp_size = model.data_parallel_size();
   std::vector<uint8_t> bytes;
   std::vector<float> logits;
   for (;;) {
     broadcast_message(group, &bytes);
-    const StepMessage step = decode_step(bytes);
+    StepMessage step = decode_step(bytes);
     if (step.stop) return 0;
-    // One cache at a time: a step on a newer leader cache replaces ours; going back to an older one
-    // would need the contents we dropped.
-    if (step.cache_id < cache_id) {
-      fail(
-          "internal: the leader went back to an earlier KV cache; tensor parallelism supports one at a time");
+    if (static_cast<int>(step.parts.size()) != dp_size)
+      fail("internal: a step of ", step.parts.size(), " parts for ", dp_size, " data-parallel ranks");
+    if (dp_size == 1) {
+      KvCache* own = cache.for_part(step.parts[0]);
+      if (own == nullptr) fail("internal: a tensor-parallel step without a KV cache");
+      model.forward(step.parts[0].batch, *own, &logits);
+      continue;
     }
-    if (step.cache_id != cache_id) {
-      cache.reset();
-      cache = model.make_cache(step.cache_slots, step.cache_dtype);
-      cache_id = step.cache_id;
-    }
-    model.forward(step.batch, *cache, &logits);
+    std::vector<ForwardBatch> batches;
+    std::vector<KvCache*> caches(dp_size, nullptr);
+    caches[group.rank()] = cache.for_part(step.parts[group.rank()]);
+    for (StepPart& part : step.parts) batches.push_back(std::move(part.batch));
+    model.forward_data_parallel(batches, caches, &logits);
   }
 }
 
-}  // namespace
-
-std::vector<uint8_t> encode_step(const ForwardBatch& batch, const KvCache& cache) {
-  StepHeader header;
-  header.cache_id = cache.id();
-  header.cache_slots = cache.num_slots();
-  header.cache_dtype = static_cast<int64_t>(cache.dtype());
+void append_part(std::vector<uint8_t>* out, const ForwardBatch& batch, const KvCache* cache) {
+  PartHeader header;
+  if (cache != nullptr) {
+    header.cache_id = cache->id();
+    header.cache_slots = cache->num_slots();
+    header.cache_dtype = static_cast<int64_t>(cache->dtype());
+  }
   header.rows = batch.num_rows();
   header.sequences = static_cast<int64_t>(batch.sequences.size());
   header.logit_rows = static_cast<int64_t>(batch.logit_rows.size());
   for (const SequenceSpan& sequence : batch.sequences) header.slots += sequence.num_cached + sequence.num_new;
-  std::vector<uint8_t> out;
-  append(&out, &header, 1);
-  append(&out, batch.token_ids.data(), header.rows);
+  append(out, &header, 1);
+  append(out, batch.token_ids.data(), header.rows);
   for (const SequenceSpan& sequence : batch.sequences) {
     const int64_t span[3] = {sequence.first_row, sequence.num_new, sequence.num_cached};
-    append(&out, span, 3);
+    append(out, span, 3);
   }
   for (const SequenceSpan& sequence : batch.sequences)
-    append(&out, sequence.slots, sequence.num_cached + sequence.num_new);
-  append(&out, batch.logit_rows.data(), header.logit_rows);
+    append(out, sequence.slots, sequence.num_cached + sequence.num_new);
+  append(out, batch.logit_rows.data(), header.logit_rows);
+}
+
+StepPart read_part(Reader& reader) {
+  PartHeader header;
+  reader.read(&header, 1);
+  StepPart part;
+  part.cache_id = header.cache_id;
+  part.cache_slots = header.cache_slots;
+  part.cache_dtype = static_cast<DType>(header.cache_dtype);
+  if (header.rows < 0 || header.sequences < 0 || header.logit_rows < 0 || header.slots < 0)
+    fail("internal: malformed tensor-parallel step (negative count)");
+  part.batch.token_ids.resize(header.rows);
+  reader.read(part.batch.token_ids.data(), header.rows);
+  part.batch.sequences.resize(header.sequences);
+  for (SequenceSpan& sequence : part.batch.sequences) {
+    int64_t span[3];
+    reader.read(span, 3);
+    sequence.first_row = span[0];
+    sequence.num_new = span[1];
+    sequence.num_cached = span[2];
+  }
+  part.slots.resize(header.slots);
+  reader.read(part.slots.data(), header.slots);
+  part.batch.logit_rows.resize(header.logit_rows);
+  reader.read(part.batch.logit_rows.data(), header.logit_rows);
+  int64_t offset = 0;
+  for (SequenceSpan& sequence : part.batch.sequences) {
+    const int64_t count = sequence.num_cached + sequence.num_new;
+    if (count < 0 || offset + count > header.slots)
+      fail("internal: tensor-parallel step slots do not add up");
+    sequence.slots = part.slots.data() + offset;
+    offset += count;
+  }
+  return part;
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_step(const std::vector<const ForwardBatch*>& batches,
+                                 const std::vector<const KvCache*>& caches) {
+  if (batches.size() != caches.size()) fail("internal: a step needs one cache entry per batch");
+  StepHeader header;
+  header.parts = static_cast<int64_t>(batches.size());
+  std::vector<uint8_t> out;
+  append(&out, &header, 1);
+  for (size_t i = 0; i < batches.size(); ++i) append_part(&out, *batches[i], caches[i]);
   return out;
+}
+
+std::vector<uint8_t> encode_step(const ForwardBatch& batch, const KvCache& cache) {
+  return encode_step({&batch}, {&cache});
 }
 
 std::vector<uint8_t> encode_stop() {
@@ -117,32 +198,10 @@ StepMessage decode_step(const std::vector<uint8_t>& bytes) {
   StepMessage step;
   step.stop = header.stop != 0;
   if (step.stop) return step;
-  step.cache_id = header.cache_id;
-  step.cache_slots = header.cache_slots;
-  step.cache_dtype = static_cast<DType>(header.cache_dtype);
-  step.batch.token_ids.resize(header.rows);
-  reader.read(step.batch.token_ids.data(), header.rows);
-  step.batch.sequences.resize(header.sequences);
-  for (SequenceSpan& sequence : step.batch.sequences) {
-    int64_t span[3];
-    reader.read(span, 3);
-    sequence.first_row = span[0];
-    sequence.num_new = span[1];
-    sequence.num_cached = span[2];
-  }
-  step.slots.resize(header.slots);
-  reader.read(step.slots.data(), header.slots);
-  step.batch.logit_rows.resize(header.logit_rows);
-  reader.read(step.batch.logit_rows.data(), header.logit_rows);
+  if (header.parts < 1 || header.parts > (int64_t{1} << 16))
+    fail("internal: malformed tensor-parallel step (", header.parts, " parts)");
+  for (int64_t i = 0; i < header.parts; ++i) step.parts.push_back(read_part(reader));
   if (!reader.at_end()) fail("internal: tensor-parallel step message has trailing bytes");
-  int64_t offset = 0;
-  for (SequenceSpan& sequence : step.batch.sequences) {
-    const int64_t count = sequence.num_cached + sequence.num_new;
-    if (count < 0 || offset + count > header.slots)
-      fail("internal: tensor-parallel step slots do not add up");
-    sequence.slots = step.slots.data() + offset;
-    offset += count;
-  }
   return step;
 }
 
@@ -167,10 +226,11 @@ int run_tensor_parallel(Communicator* group, MiniCPM3& model, const std::functio
       broadcast_message(group, &stop);
     }
   } release{*group, model};
-  model.set_step_listener([group](const ForwardBatch& batch, const KvCache& cache) {
-    std::vector<uint8_t> step = encode_step(batch, cache);
-    broadcast_message(*group, &step);
-  });
+  model.set_step_listener(
+      [group](const std::vector<const ForwardBatch*>& batches, const std::vector<const KvCache*>& caches) {
+        std::vector<uint8_t> step = encode_step(batches, caches);
+        broadcast_message(*group, &step);
+      });
   return leader_work();
 }
 

@@ -49,6 +49,9 @@ MiniCPM3::MiniCPM3(std::shared_ptr<const ModelWeights> weights, const ModelOptio
   if (group_ == nullptr && !shard.is_whole()) fail("internal: sharded weights need a tensor-parallel group");
   // A single-rank group has nothing to exchange: skip the calls and keep the plain path.
   if (group_ != nullptr && group_->size() == 1) group_ = nullptr;
+  dp_attention_ = options.dp_attention && group_ != nullptr;
+  if (dp_attention_ && shard.heads.size() != config().num_attention_heads)
+    fail("internal: data-parallel attention needs every attention head on every rank");
 }
 
 std::unique_ptr<KvCache> MiniCPM3::make_cache(int64_t num_slots, DType dtype) const {
@@ -56,7 +59,8 @@ std::unique_ptr<KvCache> MiniCPM3::make_cache(int64_t num_slots, DType dtype) co
                                    dtype);
 }
 
-void MiniCPM3::validate(const ForwardBatch& batch, const KvCache& cache) const {
+// Without a cache (another DP rank's batch on a follower) the slots are not checked.
+void MiniCPM3::validate(const ForwardBatch& batch, const KvCache* cache) const {
   const int64_t rows = batch.num_rows();
   int64_t expected_row = 0;
   for (const SequenceSpan& sequence : batch.sequences) {
@@ -68,8 +72,8 @@ void MiniCPM3::validate(const ForwardBatch& batch, const KvCache& cache) const {
       fail("sequence of ", sequence.num_cached + sequence.num_new, " tokens exceeds the context length ",
            context_length_);
     }
-    for (int64_t i = 0; i < sequence.num_cached + sequence.num_new; ++i) {
-      if (sequence.slots[i] < 0 || sequence.slots[i] >= cache.num_slots())
+    for (int64_t i = 0; cache != nullptr && i < sequence.num_cached + sequence.num_new; ++i) {
+      if (sequence.slots[i] < 0 || sequence.slots[i] >= cache->num_slots())
         fail("internal: cache slot out of range");
     }
   }
@@ -84,25 +88,26 @@ void MiniCPM3::validate(const ForwardBatch& batch, const KvCache& cache) const {
   }
 }
 
-void MiniCPM3::embed(const ForwardBatch& batch) {
-  const int64_t d = config().hidden_size, rows = batch.num_rows();
+void MiniCPM3::embed(const std::vector<int32_t>& token_ids) {
+  const int64_t d = config().hidden_size, rows = static_cast<int64_t>(token_ids.size());
   const float scale = static_cast<float>(config().scale_emb);
   const IndexRange vocab = shard().vocab;
   for (int64_t r = 0; r < rows; ++r) {
     float* row = hidden_.data() + r * d;
     // A token outside this rank's vocabulary rows contributes zeros to the sum over the group.
-    if (!vocab.contains(batch.token_ids[r])) {
+    if (!vocab.contains(token_ids[r])) {
       std::fill(row, row + d, 0.0f);
       continue;
     }
-    load_row(weights_->embed_tokens(), batch.token_ids[r] - vocab.begin, row);
+    load_row(weights_->embed_tokens(), token_ids[r] - vocab.begin, row);
     for (int64_t i = 0; i < d; ++i) row[i] *= scale;
   }
   sum_over_group(hidden_, rows * d);
 }
 
 void MiniCPM3::sum_over_group(std::vector<float>& values, int64_t count) {
-  if (group_ != nullptr) group_->all_reduce_sum(values.data(), count);
+  // Every rank has the same count (the same batches), so with none they all skip the call.
+  if (group_ != nullptr && count > 0) group_->all_reduce_sum(values.data(), count);
 }
 
 void MiniCPM3::apply_rotary(const ForwardBatch& batch) {
@@ -118,13 +123,14 @@ void MiniCPM3::apply_rotary(const ForwardBatch& batch) {
   }
 }
 
-void MiniCPM3::attention_block(int64_t layer, const ForwardBatch& batch, KvCache& cache) {
+void MiniCPM3::attention_rows(int64_t layer, const ForwardBatch& batch, KvCache& cache, const float* input,
+                              float* out) {
   const ModelConfig& c = config();
   const LayerWeights& w = weights_->layers()[layer];
   const int64_t rows = batch.num_rows(), d = c.hidden_size;
   const int64_t width = c.kv_lora_rank + c.qk_rope_head_dim;
   const float eps = static_cast<float>(c.rms_norm_eps);
-  rms_norm_rows(hidden_.data(), rows, d, w.input_layernorm, eps, normed_.data(), d);
+  rms_norm_rows(input, rows, d, w.input_layernorm, eps, normed_.data(), d);
   matmul(pool_, normed_.data(), rows, w.q_a_proj, q_low_rank_.data());
   rms_norm_rows(q_low_rank_.data(), rows, c.q_lora_rank, w.q_a_layernorm, kLatentNormEps, q_low_rank_.data(),
                 c.q_lora_rank);
@@ -134,9 +140,14 @@ void MiniCPM3::attention_block(int64_t layer, const ForwardBatch& batch, KvCache
   apply_rotary(batch);
   attention_->attend(layer, w, batch, AttentionInputs{queries_.data(), compressed_.data(), width}, cache,
                      attention_out_.data());
-  matmul(pool_, attention_out_.data(), rows, w.o_proj, projected_.data());
+  matmul(pool_, attention_out_.data(), rows, w.o_proj, out);
+}
+
+void MiniCPM3::attention_block(int64_t layer, const ForwardBatch& batch, KvCache& cache) {
+  const int64_t rows = batch.num_rows(), d = config().hidden_size;
+  attention_rows(layer, batch, cache, hidden_.data(), projected_.data());
   sum_over_group(projected_, rows * d);
-  scale_add(projected_.data(), static_cast<float>(c.residual_scale()), hidden_.data(), rows * d);
+  scale_add(projected_.data(), static_cast<float>(config().residual_scale()), hidden_.data(), rows * d);
 }
 
 void MiniCPM3::mlp_block(int64_t layer, int64_t rows) {
@@ -153,14 +164,14 @@ void MiniCPM3::mlp_block(int64_t layer, int64_t rows) {
   scale_add(projected_.data(), static_cast<float>(c.residual_scale()), hidden_.data(), rows * d);
 }
 
-void MiniCPM3::compute_logits(const ForwardBatch& batch, std::vector<float>* logits) {
+void MiniCPM3::compute_logits(const std::vector<int64_t>& logit_rows, std::vector<float>* logits) {
   const ModelConfig& c = config();
-  const int64_t d = c.hidden_size, count = static_cast<int64_t>(batch.logit_rows.size());
+  const int64_t d = c.hidden_size, count = static_cast<int64_t>(logit_rows.size());
   const float inverse_divisor = static_cast<float>(1.0 / c.logit_divisor());
   for (int64_t i = 0; i < count; ++i) {
     float* out = normed_.data() + i * d;
-    rms_norm(hidden_.data() + batch.logit_rows[i] * d, weights_->norm().data(),
-             static_cast<float>(c.rms_norm_eps), d, out);
+    rms_norm(hidden_.data() + logit_rows[i] * d, weights_->norm().data(), static_cast<float>(c.rms_norm_eps),
+             d, out);
     for (int64_t k = 0; k < d; ++k) out[k] *= inverse_divisor;
   }
   logits->resize(count * c.vocab_size);
@@ -168,6 +179,7 @@ void MiniCPM3::compute_logits(const ForwardBatch& batch, std::vector<float>* log
     matmul(pool_, normed_.data(), count, weights_->lm_head(), logits->data());
     return;
   }
+  if (count == 0) return;  // every rank sees the same count, so all of them skip the gather
   // Each rank computes its vocabulary columns; the gather returns them rank after rank, so they
   // are interleaved back into whole rows.
   const int64_t part = shard().vocab.size(), ranks = shard().size;
@@ -184,15 +196,14 @@ void MiniCPM3::compute_logits(const ForwardBatch& batch, std::vector<float>* log
   }
 }
 
-void MiniCPM3::forward(const ForwardBatch& batch, KvCache& cache, std::vector<float>* logits) {
-  validate(batch, cache);
-  if (step_listener_) step_listener_(batch, cache);
+template <typename Work>
+void MiniCPM3::run_step(const Work& work) {
   if (group_ == nullptr) {
-    compute(batch, cache, logits);
+    work();
     return;
   }
   try {
-    compute(batch, cache, logits);
+    work();
   } catch (const std::exception& error) {
     // The other ranks are inside this step's collectives and would wait for this one forever.
     std::cerr << str_cat("error (rank ", group_->rank(), ", inside a tensor-parallel step): ", error.what(),
@@ -202,26 +213,111 @@ void MiniCPM3::forward(const ForwardBatch& batch, KvCache& cache, std::vector<fl
   }
 }
 
-void MiniCPM3::compute(const ForwardBatch& batch, KvCache& cache, std::vector<float>* logits) {
+void MiniCPM3::forward(const ForwardBatch& batch, KvCache& cache, std::vector<float>* logits) {
+  if (dp_attention_) {
+    // DP rank 0's batch; the other DP ranks take part with none.
+    std::vector<ForwardBatch> batches(group_->size());
+    batches[0] = batch;
+    std::vector<KvCache*> caches(group_->size(), nullptr);
+    caches[0] = &cache;
+    forward_data_parallel(batches, caches, logits);
+    return;
+  }
+  validate(batch, &cache);
+  if (step_listener_) step_listener_({&batch}, {&cache});
+  run_step([&] { compute(batch, cache, logits); });
+}
+
+void MiniCPM3::forward_data_parallel(const std::vector<ForwardBatch>& batches,
+                                     const std::vector<KvCache*>& caches, std::vector<float>* logits) {
+  if (!dp_attention_) fail("internal: forward_data_parallel without data-parallel attention");
+  const int ranks = group_->size(), rank = group_->rank();
+  if (static_cast<int>(batches.size()) != ranks || static_cast<int>(caches.size()) != ranks)
+    fail("internal: a data-parallel step needs one batch and one cache entry per DP rank");
+  for (int r = 0; r < ranks; ++r) validate(batches[r], caches[r]);
+  if (caches[rank] == nullptr && !batches[rank].sequences.empty())
+    fail("internal: DP rank ", rank, " has a batch but no KV cache");
+  if (step_listener_) {
+    std::vector<const ForwardBatch*> batch_list;
+    for (const ForwardBatch& batch : batches) batch_list.push_back(&batch);
+    step_listener_(batch_list, std::vector<const KvCache*>(caches.begin(), caches.end()));
+  }
+  run_step([&] { compute_data_parallel(batches, caches[rank], logits); });
+}
+
+void MiniCPM3::reserve_activations(int64_t rows, int64_t attention_rows, int64_t logit_rows) {
   const ModelConfig& c = local_config_;
-  const int64_t rows = batch.num_rows();
   const int64_t heads = c.num_attention_heads;
-  // normed_ also holds the final-norm rows for logits, hence the max.
   hidden_.resize(rows * c.hidden_size);
-  normed_.resize(std::max(rows, static_cast<int64_t>(batch.logit_rows.size())) * c.hidden_size);
-  q_low_rank_.resize(rows * c.q_lora_rank);
-  queries_.resize(rows * heads * c.qk_head_dim());
-  compressed_.resize(rows * (c.kv_lora_rank + c.qk_rope_head_dim));
-  attention_out_.resize(rows * heads * c.v_head_dim);
+  // normed_ also holds the final-norm rows for logits, hence the max.
+  normed_.resize(std::max(rows, logit_rows) * c.hidden_size);
+  q_low_rank_.resize(attention_rows * c.q_lora_rank);
+  queries_.resize(attention_rows * heads * c.qk_head_dim());
+  compressed_.resize(attention_rows * (c.kv_lora_rank + c.qk_rope_head_dim));
+  attention_out_.resize(attention_rows * heads * c.v_head_dim);
   projected_.resize(rows * c.hidden_size);
   gate_.resize(rows * c.intermediate_size);
   up_.resize(rows * c.intermediate_size);
-  embed(batch);
-  for (int64_t layer = 0; layer < c.num_hidden_layers; ++layer) {
+}
+
+void MiniCPM3::compute(const ForwardBatch& batch, KvCache& cache, std::vector<float>* logits) {
+  const int64_t rows = batch.num_rows();
+  reserve_activations(rows, rows, static_cast<int64_t>(batch.logit_rows.size()));
+  embed(batch.token_ids);
+  for (int64_t layer = 0; layer < local_config_.num_hidden_layers; ++layer) {
     attention_block(layer, batch, cache);
     mlp_block(layer, rows);
   }
-  compute_logits(batch, logits);
+  compute_logits(batch.logit_rows, logits);
+}
+
+// Every rank holds the residual stream of all ranks' rows (the batches laid out rank after rank):
+// embedding, MLP and lm_head run over all of them split by channels as under tensor parallelism,
+// and attention runs over this rank's rows only, with its own cache and every head.
+void MiniCPM3::compute_data_parallel(const std::vector<ForwardBatch>& batches, KvCache* cache,
+                                     std::vector<float>* logits) {
+  const int rank = group_->rank();
+  std::vector<int64_t> first_rows = {0};
+  std::vector<int32_t> token_ids;
+  std::vector<int64_t> logit_rows;
+  for (const ForwardBatch& batch : batches) {
+    token_ids.insert(token_ids.end(), batch.token_ids.begin(), batch.token_ids.end());
+    for (int64_t row : batch.logit_rows) logit_rows.push_back(first_rows.back() + row);
+    first_rows.push_back(first_rows.back() + batch.num_rows());
+  }
+  const ForwardBatch& own = batches[rank];
+  const int64_t rows = first_rows.back(), d = local_config_.hidden_size;
+  reserve_activations(rows, own.num_rows(), static_cast<int64_t>(logit_rows.size()));
+  embed(token_ids);
+  const float residual_scale = static_cast<float>(local_config_.residual_scale());
+  for (int64_t layer = 0; layer < local_config_.num_hidden_layers; ++layer) {
+    // A rank without a cache has no sequences, so no rows: its attention output is empty.
+    if (cache != nullptr) {
+      local_rows_.resize(std::max<int64_t>(own.num_rows(), 1) * d);
+      attention_rows(layer, own, *cache, hidden_.data() + first_rows[rank] * d, local_rows_.data());
+    }
+    gather_attention(first_rows, residual_scale);
+    mlp_block(layer, rows);
+  }
+  compute_logits(logit_rows, logits);
+}
+
+// An all-gather of equal parts, so each rank's rows are padded to the largest rank's. All ranks
+// know every batch, so they agree on the padding, including when no rank has any rows.
+void MiniCPM3::gather_attention(const std::vector<int64_t>& first_rows, float residual_scale) {
+  const int ranks = group_->size();
+  const int64_t d = local_config_.hidden_size;
+  int64_t widest = 0;
+  for (int r = 0; r < ranks; ++r) widest = std::max(widest, first_rows[r + 1] - first_rows[r]);
+  if (widest == 0) return;
+  local_rows_.resize(widest * d);
+  gathered_rows_.resize(ranks * widest * d);
+  group_->all_gather(local_rows_.data(), widest * d * static_cast<int64_t>(sizeof(float)),
+                     gathered_rows_.data());
+  for (int r = 0; r < ranks; ++r) {
+    scale_add(gathered_rows_.data() + r * widest * d, residual_scale, hidden_.data() + first_rows[r] * d,
+              (first_rows[r + 1] - first_rows[r]) * d);
+  }
 }
 
 }  // namespace cpm

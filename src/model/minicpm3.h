@@ -6,6 +6,11 @@
 // attention heads (o_proj then gives a partial sum), some MLP channels (down_proj likewise) and some
 // vocabulary rows. Three sums over the group (embedding, after o_proj, after down_proj) and one
 // gather of the logits make every rank's hidden state and logits those of the whole model.
+//
+// Under data-parallel attention (ModelOptions::dp_attention) each rank of the group is also a DP
+// rank with requests and a KV cache of its own: it holds every attention head and runs attention
+// only for its own batch, then the attention outputs of all ranks are gathered so that every rank
+// holds the hidden states of all rows for the split MLP, embedding and lm_head.
 #pragma once
 
 #include <functional>
@@ -29,6 +34,9 @@ struct ModelOptions {
   // Tensor parallelism: the group whose ranks hold the other slices of the weights (their
   // TensorShard). Required when the weights are a shard; null for the whole model.
   Communicator* tensor_group = nullptr;
+  // Data-parallel attention over tensor_group: the weights must then keep all heads
+  // (WeightLoadOptions::dp_attention).
+  bool dp_attention = false;
 };
 
 class MiniCPM3 {
@@ -48,22 +56,49 @@ class MiniCPM3 {
   std::unique_ptr<KvCache> make_cache(int64_t num_slots, DType dtype) const;
 
   // Runs one step. logits receives [batch.logit_rows.size(), vocab_size]. Throws cpm::Error when the
-  // batch is inconsistent (token ids out of range, positions past the context length).
+  // batch is inconsistent (token ids out of range, positions past the context length). Under
+  // data-parallel attention the batch is DP rank 0's and the other DP ranks have none.
   void forward(const ForwardBatch& batch, KvCache& cache, std::vector<float>* logits);
 
-  // Called by forward() with every batch once it is validated, before any computation: how the
-  // leader of a tensor-parallel group tells the other ranks which step to run.
-  using StepListener = std::function<void(const ForwardBatch& batch, const KvCache& cache)>;
+  // Data-parallel attention: DP ranks in the group (1 without it).
+  int data_parallel_size() const { return dp_attention_ ? group_->size() : 1; }
+  // One data-parallel step: batches[r] is DP rank r's (empty ones allowed), caches[r] its cache. This
+  // rank runs attention for batches[rank] on *caches[rank] (null only when that batch has no
+  // sequences); caches of other ranks, when given, are only checked against their slots. logits
+  // receives every batch's logit rows, batch after batch. Every rank must call it with the same
+  // batches.
+  void forward_data_parallel(const std::vector<ForwardBatch>& batches, const std::vector<KvCache*>& caches,
+                             std::vector<float>* logits);
+
+  // Called by forward() and forward_data_parallel() with every step once it is validated, before any
+  // computation: how the leader of a tensor-parallel group tells the other ranks which step to run.
+  // Plain tensor parallelism passes one batch and its cache; data-parallel attention one per DP rank.
+  using StepListener = std::function<void(const std::vector<const ForwardBatch*>& batches,
+                                          const std::vector<const KvCache*>& caches)>;
   void set_step_listener(StepListener listener) { step_listener_ = std::move(listener); }
 
  private:
-  void validate(const ForwardBatch& batch, const KvCache& cache) const;
-  void embed(const ForwardBatch& batch);
+  void validate(const ForwardBatch& batch, const KvCache* cache) const;
+  void embed(const std::vector<int32_t>& token_ids);
+  // Attention of `batch`'s rows, whose hidden states start at `input`; o_proj's (partial, under
+  // plain tensor parallelism) output goes to `out`, [rows, hidden_size].
+  void attention_rows(int64_t layer, const ForwardBatch& batch, KvCache& cache, const float* input,
+                      float* out);
   void attention_block(int64_t layer, const ForwardBatch& batch, KvCache& cache);
   void mlp_block(int64_t layer, int64_t rows);
   void apply_rotary(const ForwardBatch& batch);
-  void compute_logits(const ForwardBatch& batch, std::vector<float>* logits);
+  void compute_logits(const std::vector<int64_t>& logit_rows, std::vector<float>* logits);
   void compute(const ForwardBatch& batch, KvCache& cache, std::vector<float>* logits);
+  void compute_data_parallel(const std::vector<ForwardBatch>& batches, KvCache* cache,
+                             std::vector<float>* logits);
+  // Sizes the activation buffers: `rows` through the MLP, `attention_rows` through attention.
+  void reserve_activations(int64_t rows, int64_t attention_rows, int64_t logit_rows);
+  // Gathers every DP rank's attention output (this rank's `rows` rows in local_rows_) and adds each
+  // to its rows of the residual stream.
+  void gather_attention(const std::vector<int64_t>& first_rows, float residual_scale);
+  // Runs `work`; an exception inside a step of a group aborts the group.
+  template <typename Work>
+  void run_step(const Work& work);
   // Sums partial results over the tensor-parallel group (nothing to do for the whole model).
   void sum_over_group(std::vector<float>& values, int64_t count);
 
@@ -80,6 +115,8 @@ class MiniCPM3 {
   std::vector<float> hidden_, normed_, q_low_rank_, queries_, compressed_, attention_out_, projected_;
   std::vector<float> gate_, up_;
   std::vector<float> local_logits_, gathered_logits_;  // tensor parallelism only
+  std::vector<float> local_rows_, gathered_rows_;      // data-parallel attention only
+  bool dp_attention_ = false;
 };
 
 }  // namespace cpm

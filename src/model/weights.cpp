@@ -68,7 +68,8 @@ std::shared_ptr<ModelWeights> ModelWeights::load(const std::string& model_dir,
   if (!std::filesystem::is_directory(model_dir)) fail(model_dir, ": model folder not found");
   weights->config_ = ModelConfig::from_file((std::filesystem::path(model_dir) / "config.json").string());
   weights->files_ = std::make_unique<CheckpointFiles>(model_dir);
-  weights->shard_ = TensorShard::split(weights->config_, options.tp_rank, options.tp_size);
+  weights->shard_ =
+      TensorShard::split(weights->config_, options.tp_rank, options.tp_size, options.dp_attention);
   weights->bind_tensors();
   if (!weights->shard_.is_whole()) weights->keep_shard();
   if (options.dtype && *options.dtype != weights->matrix_dtype()) weights->convert(options);

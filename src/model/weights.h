@@ -43,6 +43,8 @@ struct WeightLoadOptions {
   // touches only those.
   int tp_rank = 0;
   int tp_size = 1;
+  // Data-parallel attention: every rank keeps all attention heads (the MLP and vocabulary are split).
+  bool dp_attention = false;
 };
 
 class ModelWeights {

@@ -71,8 +71,8 @@ void Engine::publish_stats() {
   EngineStats stats;
   stats.running = scheduler_.num_running();
   stats.waiting = scheduler_.num_waiting();
-  stats.kv_used_tokens = scheduler_.pool().num_used();
-  stats.kv_capacity_tokens = scheduler_.pool().capacity();
+  stats.kv_used_tokens = scheduler_.kv_used_tokens();
+  stats.kv_capacity_tokens = scheduler_.kv_capacity_tokens();
   stats.prefix_cache_tokens = scheduler_.cached_tokens();
   stats.counters = scheduler_.counters();
   std::lock_guard<std::mutex> lock(mutex_);

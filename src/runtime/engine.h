@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "runtime/scheduler.h"
+#include "runtime/data_parallel_scheduler.h"
 
 namespace cpm {
 
@@ -54,6 +54,8 @@ class Engine {
 
   EngineStats stats() const;
   const SchedulerOptions& options() const { return scheduler_.options(); }
+  // DP ranks whose requests this engine schedules (1 without data-parallel attention).
+  int data_parallel_size() const { return scheduler_.size(); }
   const MiniCPM3& model() const { return model_; }
   const Tokenizer* tokenizer() const { return tokenizer_; }
 
@@ -68,7 +70,7 @@ class Engine {
 
   MiniCPM3& model_;
   const Tokenizer* tokenizer_;
-  Scheduler scheduler_;
+  DataParallelScheduler scheduler_;
   int64_t max_queued_requests_;
 
   mutable std::mutex mutex_;

@@ -257,39 +257,67 @@ void Scheduler::cache_prefix(Request& request) {
 
 bool Scheduler::step() {
   if (idle()) return false;
-  std::vector<PlanItem> plan = plan_step();
-  if (fit_plan(&plan)) {
-    run_plan(plan);
-  } else if (running_.size() > 1) {
-    retract(*running_.back());  // every request is stuck on memory: free the newest one's
+  ForwardBatch batch;
+  if (prepare_step(&batch)) {
+    model_.forward(batch, pool_->cache(), &logits_);
+    complete_step(logits_.data());
   }
-  running_.remove_if([](const std::unique_ptr<Request>& request) { return request->finished; });
   return true;
 }
 
-void Scheduler::run_plan(const std::vector<PlanItem>& plan) {
-  ForwardBatch batch;
-  std::vector<std::pair<Request*, int64_t>> with_logits;  // and how many tokens each computed
+bool Scheduler::prepare_step(ForwardBatch* batch) {
+  *batch = ForwardBatch();
+  with_logits_.clear();
+  prepared_rows_ = 0;
+  if (idle()) return false;
+  std::vector<PlanItem> plan = plan_step();
+  if (!fit_plan(&plan)) {
+    if (running_.size() > 1)
+      retract(*running_.back());  // every request is stuck on memory: free the newest one's
+    remove_finished();
+    return false;
+  }
+  build_batch(plan, batch);
+  return true;
+}
+
+void Scheduler::build_batch(const std::vector<PlanItem>& plan, ForwardBatch* batch) {
   for (const PlanItem& item : plan) {
     Request& request = *item.request;
     const int64_t start = static_cast<int64_t>(request.slots.size());
     if (!pool_->allocate(item.count, &request.slots))
       fail("internal: KV pool allocation failed after fitting");
-    batch.sequences.push_back({batch.num_rows(), item.count, start, request.slots.data()});
-    batch.token_ids.insert(batch.token_ids.end(), request.tokens.begin() + start,
-                           request.tokens.begin() + start + item.count);
+    batch->sequences.push_back({batch->num_rows(), item.count, start, request.slots.data()});
+    batch->token_ids.insert(batch->token_ids.end(), request.tokens.begin() + start,
+                            request.tokens.begin() + start + item.count);
     if (request.num_pending() == 0) {
-      batch.logit_rows.push_back(batch.num_rows() - 1);
-      with_logits.push_back({&request, item.count});
+      batch->logit_rows.push_back(batch->num_rows() - 1);
+      with_logits_.push_back({&request, item.count});
     }
   }
-  model_.forward(batch, pool_->cache(), &logits_);
+  prepared_rows_ = batch->num_rows();
+}
+
+void Scheduler::complete_step(const float* logits) {
   ++counters_.steps;
-  counters_.computed_tokens += batch.num_rows();
+  counters_.computed_tokens += prepared_rows_;
   const int64_t vocab = model_.config().vocab_size;
-  for (size_t i = 0; i < with_logits.size(); ++i) {
-    after_forward(*with_logits[i].first, logits_.data() + i * vocab, with_logits[i].second);
+  for (size_t i = 0; i < with_logits_.size(); ++i) {
+    after_forward(*with_logits_[i].first, logits + i * vocab, with_logits_[i].second);
   }
+  with_logits_.clear();
+  remove_finished();
+}
+
+void Scheduler::remove_finished() {
+  running_.remove_if([](const std::unique_ptr<Request>& request) { return request->finished; });
+}
+
+int64_t Scheduler::tokens_in_flight() const {
+  int64_t total = 0;
+  for (const auto& request : running_) total += static_cast<int64_t>(request->tokens.size());
+  for (const auto& request : waiting_) total += static_cast<int64_t>(request->tokens.size());
+  return total;
 }
 
 void Scheduler::after_forward(Request& request, const float* logits, int64_t computed) {

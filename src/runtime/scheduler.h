@@ -60,6 +60,16 @@ class Scheduler {
   void abort_all(const std::string& error);
   // Runs one model step if there is work; returns false when idle.
   bool step();
+  // step() in two halves, for a caller that runs the model itself (one step over the schedulers of
+  // every data-parallel rank). prepare_step plans and fills `batch`; false: nothing runs this step
+  // (idle, or memory had to be freed first). After it returned true, the caller runs the batch on
+  // cache() and hands its logits to complete_step.
+  bool prepare_step(ForwardBatch* batch);
+  void complete_step(const float* logits);
+  KvCache& cache() { return pool_->cache(); }
+  // Tokens (prompt and output so far) of the requests running and waiting: the load a
+  // data-parallel dispatcher balances.
+  int64_t tokens_in_flight() const;
   // Drops every unlocked prefix-cache entry.
   void flush_cache();
 
@@ -86,7 +96,8 @@ class Scheduler {
   void unadmit(Request& request);
   bool fit_plan(std::vector<PlanItem>* plan);
   void retract(Request& request);
-  void run_plan(const std::vector<PlanItem>& plan);
+  void build_batch(const std::vector<PlanItem>& plan, ForwardBatch* batch);
+  void remove_finished();
   void after_forward(Request& request, const float* logits, int64_t computed);
   void cache_prefix(Request& request);
   void finish(Request& request, const std::string& reason, const std::string& matched_stop = "",
@@ -103,6 +114,9 @@ class Scheduler {
   std::list<std::unique_ptr<Request>> running_;  // admission order
   SchedulerCounters counters_;
   std::vector<float> logits_;
+  // The prepared step: requests whose logits it produces, and how many tokens each computed.
+  std::vector<std::pair<Request*, int64_t>> with_logits_;
+  int64_t prepared_rows_ = 0;
 };
 
 }  // namespace cpm

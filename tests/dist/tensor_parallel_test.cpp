@@ -127,22 +127,43 @@ TEST(StepMessage, RoundTrip) {
   batch.logit_rows = {0, 2};
   const StepMessage step = decode_step(encode_step(batch, cache));
   EXPECT_FALSE(step.stop);
-  EXPECT_EQ(step.cache_id, cache.id());
-  EXPECT_EQ(step.cache_slots, 16);
-  EXPECT_EQ(step.cache_dtype, DType::kBF16);
-  EXPECT_EQ(step.batch.token_ids, batch.token_ids);
-  EXPECT_EQ(step.batch.logit_rows, batch.logit_rows);
-  ASSERT_EQ(step.batch.sequences.size(), 2u);
-  EXPECT_EQ(std::vector<int32_t>(step.batch.sequences[0].slots, step.batch.sequences[0].slots + 3),
+  ASSERT_EQ(step.parts.size(), 1u);
+  const StepPart& part = step.parts[0];
+  EXPECT_EQ(part.cache_id, cache.id());
+  EXPECT_EQ(part.cache_slots, 16);
+  EXPECT_EQ(part.cache_dtype, DType::kBF16);
+  EXPECT_EQ(part.batch.token_ids, batch.token_ids);
+  EXPECT_EQ(part.batch.logit_rows, batch.logit_rows);
+  ASSERT_EQ(part.batch.sequences.size(), 2u);
+  EXPECT_EQ(std::vector<int32_t>(part.batch.sequences[0].slots, part.batch.sequences[0].slots + 3),
             first_slots);
-  EXPECT_EQ(std::vector<int32_t>(step.batch.sequences[1].slots, step.batch.sequences[1].slots + 2),
+  EXPECT_EQ(std::vector<int32_t>(part.batch.sequences[1].slots, part.batch.sequences[1].slots + 2),
             second_slots);
-  EXPECT_EQ(step.batch.sequences[1].first_row, 1);
-  EXPECT_EQ(step.batch.sequences[1].num_new, 2);
+  EXPECT_EQ(part.batch.sequences[1].first_row, 1);
+  EXPECT_EQ(part.batch.sequences[1].num_new, 2);
   EXPECT_TRUE(decode_step(encode_stop()).stop);
   std::vector<uint8_t> truncated = encode_step(batch, cache);
   truncated.pop_back();
   EXPECT_THROW(decode_step(truncated), Error);
+}
+
+// A data-parallel step: one part per DP rank, an empty batch and a rank without a cache included.
+TEST(StepMessage, DataParallelPartsRoundTrip) {
+  KvCache cache(2, 16, 8, DType::kF32);
+  const std::vector<int32_t> slots = {0, 1};
+  ForwardBatch busy, empty;
+  busy.token_ids = {5, 6};
+  busy.sequences = {{0, 2, 0, slots.data()}};
+  busy.logit_rows = {1};
+  const StepMessage step = decode_step(encode_step({&empty, &busy}, {nullptr, &cache}));
+  ASSERT_EQ(step.parts.size(), 2u);
+  EXPECT_EQ(step.parts[0].cache_id, 0u);
+  EXPECT_EQ(step.parts[0].batch.num_rows(), 0);
+  EXPECT_TRUE(step.parts[0].batch.sequences.empty());
+  EXPECT_EQ(step.parts[1].cache_id, cache.id());
+  EXPECT_EQ(step.parts[1].batch.token_ids, busy.token_ids);
+  EXPECT_EQ(step.parts[1].batch.logit_rows, busy.logit_rows);
+  EXPECT_EQ(step.parts[1].batch.sequences[0].slots[1], 1);
 }
 
 }  // namespace
