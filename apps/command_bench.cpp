@@ -1,6 +1,7 @@
 // cpmserve bench: prefill and decode throughput of the model itself (no scheduler, no HTTP), like
 // llama-bench's pp / tg tests, with the machine's memory bandwidth measured in the same run.
 //   cpmserve bench --model-path DIR --dtype q4_0 --prompt-len 512 --gen-len 128 --threads 2
+// Under mpirun with --tp-size N it measures tensor parallelism, with the time spent communicating.
 // `cpmserve bench serving ...` measures a running server instead (see command_bench_serving.cpp).
 #include <algorithm>
 #include <chrono>
@@ -12,6 +13,8 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/memory_bandwidth.h"
+#include "dist/mpi_communicator.h"
+#include "dist/tensor_parallel_run.h"
 #include "kernels/compute_peak.h"
 #include "model_options.h"
 
@@ -42,9 +45,27 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// What one repeat measured. Communication is the leader's, over the repeat's prefill and decode steps.
+struct RepeatResult {
+  double prefill_tokens_per_s = 0, decode_tokens_per_s = 0;
+  double decode_seconds = 0;
+  CommunicationStats prefill_communication, decode_communication;
+};
+
+// a + sign × b, field by field.
+CommunicationStats combine(const CommunicationStats& a, const CommunicationStats& b, int sign) {
+  return {a.collectives + sign * b.collectives,
+          a.collective_bytes + sign * b.collective_bytes,
+          a.collective_seconds + sign * b.collective_seconds,
+          a.broadcasts + sign * b.broadcasts,
+          a.broadcast_bytes + sign * b.broadcast_bytes,
+          a.broadcast_seconds + sign * b.broadcast_seconds};
+}
+
 // One repeat: prefill every sequence of the batch in one step, then decode gen_len steps of one
-// token per sequence. Returns {prefill tokens/s, decode tokens/s}.
-std::pair<double, double> run_once(MiniCPM3& model, const BenchFlags& flags, DType kv_dtype, uint32_t seed) {
+// token per sequence.
+RepeatResult run_once(MiniCPM3& model, Communicator& group, const BenchFlags& flags, DType kv_dtype,
+                      uint32_t seed) {
   const int64_t batch = flags.batch_size, vocab = model.config().vocab_size;
   const int64_t prompt = std::max(flags.prompt_len, flags.context_depth);
   const int64_t per_sequence = prompt + flags.gen_len;
@@ -60,9 +81,13 @@ std::pair<double, double> run_once(MiniCPM3& model, const BenchFlags& flags, DTy
     prefill.logit_rows.push_back((b + 1) * prompt - 1);
   }
   std::vector<float> logits;
+  RepeatResult result;
+  CommunicationStats before = group.stats();
   auto start = std::chrono::steady_clock::now();
   model.forward(prefill, *cache, &logits);
   const double prefill_seconds = seconds_since(start);
+  result.prefill_communication = combine(group.stats(), before, -1);
+  before = group.stats();
   start = std::chrono::steady_clock::now();
   for (int64_t step = 0; step < flags.gen_len; ++step) {
     ForwardBatch decode;
@@ -73,29 +98,110 @@ std::pair<double, double> run_once(MiniCPM3& model, const BenchFlags& flags, DTy
     }
     model.forward(decode, *cache, &logits);
   }
-  const double decode_seconds = seconds_since(start);
-  return {static_cast<double>(batch * prompt) / prefill_seconds,
-          static_cast<double>(batch * flags.gen_len) / std::max(decode_seconds, 1e-9)};
+  result.decode_seconds = seconds_since(start);
+  result.decode_communication = combine(group.stats(), before, -1);
+  result.prefill_tokens_per_s = static_cast<double>(batch * prompt) / prefill_seconds;
+  result.decode_tokens_per_s =
+      static_cast<double>(batch * flags.gen_len) / std::max(result.decode_seconds, 1e-9);
+  return result;
 }
 
-int run_bench(const BenchFlags& flags) {
-  LoadedModel loaded = load_model(flags.model);
-  MiniCPM3& model = *loaded.model;
-  if (std::max(flags.prompt_len, flags.context_depth) + flags.gen_len > model.context_length()) {
-    fail("--prompt-len plus --gen-len exceeds the context length ", model.context_length());
+// The machine as every rank sees it at once: each measures while the others do, and the sums are the
+// machine's bandwidth and FMA peak, and the weight bytes all ranks stream per step.
+struct MachineFigures {
+  double bandwidth, fma_peak, weight_bytes;
+};
+
+MachineFigures measure_machine(const LoadedModel& loaded, Communicator& group) {
+  group.barrier();
+  double figures[3] = {measure_read_bandwidth(*loaded.pool), 0,
+                       static_cast<double>(loaded.weights->weight_bytes_per_token())};
+  group.barrier();
+  figures[1] = measure_fma_peak(*loaded.pool);
+  std::vector<float> sums(std::begin(figures), std::end(figures));
+  group.all_reduce_sum(sums.data(), 3);
+  return {group.size() == 1 ? figures[0] : sums[0], group.size() == 1 ? figures[1] : sums[1],
+          group.size() == 1 ? figures[2] : sums[2]};
+}
+
+// Per decode step, averaged over every measured repeat; with one rank, nothing.
+nlohmann::ordered_json communication_report(const std::vector<RepeatResult>& repeats, const BenchFlags& flags,
+                                            int ranks) {
+  CommunicationStats decode, prefill;
+  double decode_seconds = 0;
+  for (const RepeatResult& r : repeats) {
+    decode = combine(decode, r.decode_communication, 1);
+    prefill = combine(prefill, r.prefill_communication, 1);
+    decode_seconds += r.decode_seconds;
   }
-  const double bandwidth = measure_read_bandwidth(*loaded.pool);
-  const double fma_peak = measure_fma_peak(*loaded.pool);
-  std::vector<double> prefill, decode;
-  run_once(model, BenchFlags{flags.model, std::min<int64_t>(flags.prompt_len, 16), 2, 1, 0, 1, false},
+  const double steps = static_cast<double>(flags.gen_len) * static_cast<double>(repeats.size());
+  const double per_repeat = static_cast<double>(repeats.size());
+  return {{"tp_size", ranks},
+          {"decode_collectives_per_step", static_cast<double>(decode.collectives) / steps},
+          {"decode_collective_bytes_per_step", static_cast<double>(decode.collective_bytes) / steps},
+          {"decode_collective_seconds_per_step", decode.collective_seconds / steps},
+          {"decode_broadcast_seconds_per_step", decode.broadcast_seconds / steps},
+          {"decode_step_seconds", decode_seconds / steps},
+          {"decode_communication_fraction",
+           (decode.collective_seconds + decode.broadcast_seconds) / std::max(decode_seconds, 1e-9)},
+          {"prefill_collective_seconds", prefill.collective_seconds / per_repeat},
+          {"prefill_collective_bytes", static_cast<double>(prefill.collective_bytes) / per_repeat}};
+}
+
+// The human-readable form of the bench JSON.
+void print_bench(const nlohmann::ordered_json& r) {
+  const auto number = [&](const char* key) { return r[key].get<double>(); };
+  std::printf("model %s, weights %s, %d threads, batch %lld\n", r["model_path"].get<std::string>().c_str(),
+              r["dtype"].get<std::string>().c_str(), r["threads"].get<int>(),
+              r["batch_size"].get<long long>());
+  std::printf("prefill pp%lld: %.2f tokens/s (min %.2f, max %.2f, %d repeats)\n",
+              r["prompt_len"].get<long long>(), number("prefill_tokens_per_s"),
+              number("prefill_tokens_per_s_min"), number("prefill_tokens_per_s_max"),
+              r["repeats"].get<int>());
+  std::printf("decode  tg%lld: %.2f tokens/s (min %.2f, max %.2f)\n", r["gen_len"].get<long long>(),
+              number("decode_tokens_per_s"), number("decode_tokens_per_s_min"),
+              number("decode_tokens_per_s_max"));
+  std::printf(
+      "memory read bandwidth %.1f GB/s; weights %.3f GB per step; decode limit %.2f tokens/s; "
+      "decode at %.0f%% of it\n",
+      number("memory_bandwidth_gb_s"), number("weight_bytes_per_token") / 1e9,
+      number("decode_limit_tokens_per_s"), 100 * number("decode_roofline_fraction"));
+  std::printf(
+      "f32 FMA peak %.0f GFLOP/s; attention %.2f GFLOP per token at this depth; with it the step limit is "
+      "%.2f tokens/s; decode at %.0f%% of it\n",
+      number("fma_peak_gflop_s"), number("attention_flops_per_token") / 1e9,
+      number("decode_step_limit_tokens_per_s"), 100 * number("decode_step_limit_fraction"));
+  std::printf("peak RSS %.2f GB\n", number("peak_rss_bytes") / 1e9);
+  if (!r.contains("communication")) return;
+  const nlohmann::ordered_json& c = r["communication"];
+  std::printf(
+      "tensor parallel over %d ranks: per decode step %.0f collectives, %.0f bytes, %.3f ms in them and %.3f "
+      "ms "
+      "broadcasting the step (%.1f%% of the %.1f ms step); prefill %.3f s in collectives\n",
+      c["tp_size"].get<int>(), c["decode_collectives_per_step"].get<double>(),
+      c["decode_collective_bytes_per_step"].get<double>(),
+      1e3 * c["decode_collective_seconds_per_step"].get<double>(),
+      1e3 * c["decode_broadcast_seconds_per_step"].get<double>(),
+      100 * c["decode_communication_fraction"].get<double>(), 1e3 * c["decode_step_seconds"].get<double>(),
+      c["prefill_collective_seconds"].get<double>());
+}
+
+int report_bench(const BenchFlags& flags, LoadedModel& loaded, Communicator& group,
+                 const MachineFigures& machine) {
+  MiniCPM3& model = *loaded.model;
+  const double bandwidth = machine.bandwidth, fma_peak = machine.fma_peak,
+               weight_bytes = machine.weight_bytes;
+  run_once(model, group, BenchFlags{flags.model, std::min<int64_t>(flags.prompt_len, 16), 2, 1, 0, 1, false},
            loaded.kv_cache_dtype, 0);  // warm-up: page in the weights
+  std::vector<RepeatResult> repeats;
+  std::vector<double> prefill, decode;
   for (int repeat = 0; repeat < flags.repeats; ++repeat) {
-    const auto [p, d] = run_once(model, flags, loaded.kv_cache_dtype, static_cast<uint32_t>(repeat + 1));
-    prefill.push_back(p);
-    decode.push_back(d);
+    repeats.push_back(
+        run_once(model, group, flags, loaded.kv_cache_dtype, static_cast<uint32_t>(repeat + 1)));
+    prefill.push_back(repeats.back().prefill_tokens_per_s);
+    decode.push_back(repeats.back().decode_tokens_per_s);
   }
   const Summary p = summarize(prefill), d = summarize(decode);
-  const double weight_bytes = static_cast<double>(loaded.weights->weight_bytes_per_token());
   // A decode step reads every weight once for the whole batch: the limit is batch × bandwidth / bytes.
   const double decode_limit = static_cast<double>(flags.batch_size) * bandwidth / weight_bytes;
   // At depth, attention adds compute: each decoded token scores every cached token in every layer
@@ -111,6 +217,7 @@ int run_bench(const BenchFlags& flags) {
   nlohmann::ordered_json result = {{"model_path", flags.model.model_path},
                                    {"dtype", std::string(dtype_name(loaded.weights->matrix_dtype()))},
                                    {"threads", loaded.pool->num_threads()},
+                                   {"tp_size", group.size()},
                                    {"attention_backend", model.attention().name()},
                                    {"batch_size", flags.batch_size},
                                    {"prompt_len", flags.prompt_len},
@@ -132,35 +239,37 @@ int run_bench(const BenchFlags& flags) {
                                    {"decode_step_limit_tokens_per_s", step_limit},
                                    {"decode_step_limit_fraction", d.median / step_limit},
                                    {"peak_rss_bytes", peak_resident_bytes()}};
+  if (group.size() > 1) result["communication"] = communication_report(repeats, flags, group.size());
   if (flags.json) {
     std::cout << result.dump() << "\n";
-    return 0;
+  } else {
+    print_bench(result);
   }
-  std::printf("model %s, weights %s, %d threads, batch %lld\n", flags.model.model_path.c_str(),
-              std::string(dtype_name(loaded.weights->matrix_dtype())).c_str(), loaded.pool->num_threads(),
-              static_cast<long long>(flags.batch_size));
-  std::printf("prefill pp%lld: %.2f tokens/s (min %.2f, max %.2f, %d repeats)\n",
-              static_cast<long long>(flags.prompt_len), p.median, p.min, p.max, flags.repeats);
-  std::printf("decode  tg%lld: %.2f tokens/s (min %.2f, max %.2f)\n", static_cast<long long>(flags.gen_len),
-              d.median, d.min, d.max);
-  std::printf(
-      "memory read bandwidth %.1f GB/s; weights %.3f GB per step; decode limit %.2f tokens/s; "
-      "decode at %.0f%% of it\n",
-      bandwidth / 1e9, weight_bytes / 1e9, decode_limit, 100 * d.median / decode_limit);
-  std::printf(
-      "f32 FMA peak %.0f GFLOP/s; attention %.2f GFLOP per token at this depth; with it the step limit is "
-      "%.2f tokens/s; decode at %.0f%% of it\n",
-      fma_peak / 1e9, attention_flops / 1e9, step_limit, 100 * d.median / step_limit);
-  std::printf("peak RSS %.2f GB\n", static_cast<double>(peak_resident_bytes()) / 1e9);
   return 0;
 }
 
+int run_bench(const BenchFlags& flags) {
+  if (flags.model.enable_dp_attention)
+    fail(
+        "bench measures the model under tensor parallelism; for DP attention measure a server (bench "
+        "serving)");
+  std::unique_ptr<Communicator> group = join_tensor_parallel_group(flags.model.tp_size);
+  LoadedModel loaded = load_model(flags.model, group.get());
+  MiniCPM3& model = *loaded.model;
+  if (std::max(flags.prompt_len, flags.context_depth) + flags.gen_len > model.context_length()) {
+    fail("--prompt-len plus --gen-len exceeds the context length ", model.context_length());
+  }
+  const MachineFigures machine = measure_machine(loaded, *group);
+  return run_tensor_parallel(group.get(), model,
+                             [&] { return report_bench(flags, loaded, *group, machine); });
+}
 }  // namespace
 
 CommandRunner add_bench_command(CLI::App& app) {
   auto flags = std::make_shared<BenchFlags>();
   CLI::App* command = app.add_subcommand("bench", "benchmark the model (or a server: bench serving)");
   add_model_flags(command, &flags->model);
+  add_tensor_parallel_flag(command, &flags->model);
   command->add_option("--prompt-len", flags->prompt_len, "prompt tokens per sequence (pp)")
       ->capture_default_str();
   command->add_option("--gen-len", flags->gen_len, "decoded tokens per sequence (tg)")->capture_default_str();

@@ -7,6 +7,19 @@
 
 namespace cpm {
 
+// What one rank has spent communicating so far. Collectives are the all-reduces and all-gathers inside
+// a forward step; broadcasts carry the leader's steps to the followers. Times include waiting for
+// the other ranks to arrive (a slower rank's compute shows up here), so they bound the cost of the
+// transfers themselves from above.
+struct CommunicationStats {
+  int64_t collectives = 0;
+  int64_t collective_bytes = 0;  // this rank's contribution: floats reduced, bytes it gathered from itself
+  double collective_seconds = 0;
+  int64_t broadcasts = 0;
+  int64_t broadcast_bytes = 0;
+  double broadcast_seconds = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -23,6 +36,8 @@ class Communicator {
   // Ends the processes of every rank: a rank that fails in the middle of a collective step would
   // otherwise leave the others waiting for it forever.
   [[noreturn]] virtual void abort(int exit_code) = 0;
+  // Totals since this communicator was made; a group of one communicates nothing.
+  virtual CommunicationStats stats() const { return {}; }
 };
 
 }  // namespace cpm

@@ -29,6 +29,10 @@ constexpr int64_t kMaxCount = INT_MAX;
 // Followers wait in a broadcast for the leader's next step, which may be far away (an idle server),
 // and MPI's blocking calls spin a core meanwhile. So: poll alone for a moment (steps that follow one
 // another arrive within it), then sleep between polls, up to a millisecond.
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 void wait_without_spinning(MPI_Request* request) {
   using Clock = std::chrono::steady_clock;
   constexpr auto kPollOnly = std::chrono::microseconds(200);
@@ -94,26 +98,38 @@ MpiCommunicator::~MpiCommunicator() {
 }
 
 void MpiCommunicator::all_reduce_sum(float* values, int64_t count) {
+  const auto start = std::chrono::steady_clock::now();
   for (int64_t done = 0; done < count; done += kMaxCount) {
     const int piece = static_cast<int>(std::min(kMaxCount, count - done));
     MPI_Allreduce(MPI_IN_PLACE, values + done, piece, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
   }
+  stats_.collectives += 1;
+  stats_.collective_bytes += count * static_cast<int64_t>(sizeof(float));
+  stats_.collective_seconds += seconds_since(start);
 }
 
 void MpiCommunicator::all_gather(const void* sent, int64_t bytes_per_rank, void* received) {
   if (bytes_per_rank > kMaxCount)
     fail("all_gather of ", bytes_per_rank, " bytes per rank is too large for MPI");
   const int bytes = static_cast<int>(bytes_per_rank);
+  const auto start = std::chrono::steady_clock::now();
   MPI_Allgather(sent, bytes, MPI_BYTE, received, bytes, MPI_BYTE, MPI_COMM_WORLD);
+  stats_.collectives += 1;
+  stats_.collective_bytes += bytes_per_rank;
+  stats_.collective_seconds += seconds_since(start);
 }
 
 void MpiCommunicator::broadcast(void* data, int64_t bytes, int root) {
+  const auto start = std::chrono::steady_clock::now();
   for (int64_t done = 0; done < bytes; done += kMaxCount) {
     const int piece = static_cast<int>(std::min(kMaxCount, bytes - done));
     MPI_Request request;
     MPI_Ibcast(static_cast<char*>(data) + done, piece, MPI_BYTE, root, MPI_COMM_WORLD, &request);
     wait_without_spinning(&request);
   }
+  stats_.broadcasts += 1;
+  stats_.broadcast_bytes += bytes;
+  stats_.broadcast_seconds += seconds_since(start);
 }
 
 void MpiCommunicator::barrier() {

@@ -34,8 +34,10 @@ class MpiCommunicator : public Communicator {
   void broadcast(void* data, int64_t bytes, int root) override;
   void barrier() override;
   [[noreturn]] void abort(int exit_code) override;
+  CommunicationStats stats() const override { return stats_; }
 
  private:
+  CommunicationStats stats_;
   int rank_ = 0;
   int size_ = 1;
 };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cpmserve logits and generate with --tp-size 2 under mpirun -np 2 against the same commands in one
 # process, on the golden checkpoints and both attention backends: logits within 5e-4, greedy
-# continuations equal. Plus: a killed rank ends the job promptly; ranks with different checkpoints or
+# continuations equal; bench reports the communication per step. Plus: a killed rank ends the job promptly; ranks with different checkpoints or
 # flags are refused; the messages for a wrong --tp-size and an uneven split.
 set -uo pipefail
 bin=$1
@@ -126,6 +126,29 @@ else
       cp "$work/serve.log" "$work/err"; fail "rank death: exit $code without the message naming rank 1"; fi
   fi
 fi
+
+# bench --tp-size 2 reports once, with the leader's communication per decode step: 2 all-reduces per
+# layer (attention output, MLP), one for the embedding and one all-gather of the vocabulary shards.
+check "bench tp 2" "${mpi[@]}" "$bin" bench --model-path "$work/tiny" --threads 1 --tp-size 2 \
+  --prompt-len 8 --gen-len 4 --repeats 2 --json
+cp "$work/out" "$work/bench.json"
+check "bench tp 2: one report with the communication per step" python3 - "$work/bench.json" "$work/tiny/config.json" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 1, f"{len(lines)} lines of output"
+report, config = json.loads(lines[0]), json.load(open(sys.argv[2]))
+c = report["communication"]
+layers, hidden, vocab = config["num_hidden_layers"], config["hidden_size"], config["vocab_size"]
+assert report["tp_size"] == 2 and c["tp_size"] == 2, report
+assert c["decode_collectives_per_step"] == 2 * layers + 2, c
+assert c["decode_collective_bytes_per_step"] == 4 * hidden * (2 * layers + 1) + 4 * vocab // 2, c
+assert 0 < c["decode_collective_seconds_per_step"] < c["decode_step_seconds"], c
+assert 0 < c["decode_broadcast_seconds_per_step"] < c["decode_step_seconds"], c
+assert 0 < c["decode_communication_fraction"] < 1 and c["prefill_collective_seconds"] > 0, c
+assert c["prefill_collective_bytes"] == 8 * (4 * hidden * (2 * layers + 1)) + 4 * vocab // 2, c
+PY
+check_error "bench refuses dp attention" "for DP attention measure a server" \
+  "${mpi[@]}" "$bin" bench --model-path "$work/tiny" --threads 1 --tp-size 2 --dp-size 2 --enable-dp-attention
 
 # Ranks started with different checkpoints or model flags refuse to run (config hash exchange).
 model="$source_dir/tests/data/golden/tiny-a"
