@@ -17,4 +17,16 @@ bool cpu_has_avx2() {
   return has;
 }
 
+bool cpu_has_avx_vnni() {
+  static const bool has = [] {
+    if (!cpu_has_avx2() || std::getenv("CPM_DISABLE_AVX_VNNI") != nullptr) return false;
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("avxvnni") != 0;
+#else
+    return false;
+#endif
+  }();
+  return has;
+}
+
 }  // namespace cpm

@@ -5,5 +5,8 @@ namespace cpm {
 
 // True when the CPU supports AVX2, FMA and F16C, and CPM_DISABLE_AVX2 is not set in the environment.
 bool cpu_has_avx2();
+// True when cpu_has_avx2() and the CPU has AVX-VNNI (256-bit vpdpbusd), and CPM_DISABLE_AVX_VNNI is not
+// set. The kernels give the same bits either way; this only picks the faster instructions.
+bool cpu_has_avx_vnni();
 
 }  // namespace cpm

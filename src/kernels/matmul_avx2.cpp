@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "kernels/cpu_features.h"
 #include "kernels/matmul_tiles.h"
 #include "kernels/quant_blocks.h"
 
@@ -231,7 +232,12 @@ void quant_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
   if (rows < 4) {
     quant_tiles<kType, 1, 2>(xq, rows, w, o_begin, o_end, y, y_stride);  // decode: eight weight streams
   } else if (rows >= kPanelMinRows) {
-    quant_panels_avx2(xq, rows, w, o_begin, o_end, y, y_stride);  // prefill: packing pays for itself
+    // prefill: packing pays for itself
+    if (cpu_has_avx_vnni()) {
+      quant_panels_avxvnni(xq, rows, w, o_begin, o_end, y, y_stride);
+    } else {
+      quant_panels_avx2(xq, rows, w, o_begin, o_end, y, y_stride);
+    }
   } else {
     quant_tiles<kType, 4, 1>(xq, rows, w, o_begin, o_end, y, y_stride);
   }

@@ -93,30 +93,71 @@ TEST_P(PanelMatmulTest, ManyRowsAreBitwiseEachRowAloneAndTheReference) {
   }
 }
 
-// Output ranges that start and end inside a panel, as a thread's share can.
-TEST_P(PanelMatmulTest, OutputRangesInsidePanelsMatchTheReference) {
-  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
-  const DType dtype = GetParam();
-  const int64_t out = 29, in = 64, rows = 21;
-  const QuantizedMatrix w = quantized_matrix(dtype, out, in, 13);
-  const std::vector<float> x = random_floats(rows * in, 14);
+using PanelKernel = void (*)(const kernels::ActivationBlock*, int64_t, const MatrixView&, int64_t, int64_t,
+                             float*, int64_t);
+
+// Both builds of the panel kernel this CPU can run: AVX2 byte products, and AVX-VNNI's vpdpbusd.
+std::vector<std::pair<const char*, PanelKernel>> panel_kernels() {
+  std::vector<std::pair<const char*, PanelKernel>> kernels;
+  if (cpu_has_avx2()) kernels.emplace_back("avx2", kernels::quant_panels_avx2);
+  if (cpu_has_avx_vnni()) kernels.emplace_back("avxvnni", kernels::quant_panels_avxvnni);
+  return kernels;
+}
+
+// rows × in activations and out × in weights through every panel kernel, over output ranges that
+// start and end inside a panel (as a thread's share can): the reference's bits inside, nothing outside.
+void check_panel_kernels(DType dtype, const std::vector<float>& x, const std::vector<float>& w_values,
+                         int64_t rows, int64_t out, int64_t in) {
+  QuantizedMatrix w;
+  w.bytes.resize(dtype_bytes(dtype, out * in));
+  for (int64_t o = 0; o < out; ++o) {
+    uint8_t* row = w.bytes.data() + o * dtype_bytes(dtype, in);
+    if (dtype == DType::kQ8_0) {
+      quantize_row_q8_0(w_values.data() + o * in, in, reinterpret_cast<BlockQ8_0*>(row));
+    } else {
+      quantize_row_q4_0(w_values.data() + o * in, in, reinterpret_cast<BlockQ4_0*>(row));
+    }
+  }
+  w.view = make_matrix_view(dtype, out, in, w.bytes.data());
   const std::vector<float> expected = reference(x, rows, in, w.view);
   std::vector<kernels::ActivationBlock> xq(rows * in / 32);
   for (int64_t r = 0; r < rows; ++r)
     kernels::quantize_activations(x.data() + r * in, in, xq.data() + r * in / 32);
-  for (int64_t begin : {0, 3, 8}) {
-    for (int64_t end : {begin + 1, begin + 5, int64_t{out}}) {
-      std::vector<float> y(rows * out, -1.0f);
-      kernels::quant_panels_avx2(xq.data(), rows, w.view, begin, end, y.data(), out);
-      for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t o = 0; o < out; ++o) {
-          const float want = o >= begin && o < end ? expected[r * out + o] : -1.0f;
-          ASSERT_EQ(y[r * out + o], want)
-              << "range [" << begin << ", " << end << "), row " << r << " output " << o;
+  for (const auto& [name, kernel] : panel_kernels()) {
+    for (int64_t begin : {0, 3, 8}) {
+      for (int64_t end : {begin + 1, begin + 5, out}) {
+        std::vector<float> y(rows * out, -1.0f);
+        kernel(xq.data(), rows, w.view, begin, end, y.data(), out);
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t o = 0; o < out; ++o) {
+            const float want = o >= begin && o < end ? expected[r * out + o] : -1.0f;
+            ASSERT_EQ(y[r * out + o], want)
+                << name << ", range [" << begin << ", " << end << "), row " << r << " output " << o;
+          }
         }
       }
     }
   }
+}
+
+TEST_P(PanelMatmulTest, OutputRangesInsidePanelsMatchTheReference) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
+  const int64_t out = 29, in = 64, rows = 21;
+  check_panel_kernels(GetParam(), random_floats(rows * in, 14), random_floats(out * in, 13), rows, out, in);
+}
+
+// Every weight and activation at the end of its range (±127 for q8_0 and activations, 0 and 15 as q4_0
+// nibbles), signs mixed: the largest integer sums each kernel must carry exactly.
+TEST_P(PanelMatmulTest, ExtremeValuesMatchTheReference) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
+  const int64_t out = 16, in = 96, rows = 9;
+  std::vector<float> x(rows * in), w(out * in);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = (i / 5) % 2 ? 1.0f : -1.0f;
+  for (size_t i = 0; i < w.size(); ++i) w[i] = (i / 3) % 3 == 0 ? 1.0f : -1.0f;
+  check_panel_kernels(GetParam(), x, w, rows, out, in);
+  for (float& value : x) value = 1.0f;
+  for (float& value : w) value = -1.0f;
+  check_panel_kernels(GetParam(), x, w, rows, out, in);
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, PanelMatmulTest, ::testing::Values(DType::kQ8_0, DType::kQ4_0),

@@ -1,0 +1,217 @@
+// The packed-panel quantized matmul for many activation rows (prefill), shared by two builds of it:
+// matmul_panels_avx2.cpp (AVX2 byte products) and matmul_panels_avxvnni.cpp (AVX-VNNI vpdpbusd).
+// Each defines kPanelsUseVnni before including this file; everything here is internal to that file.
+//
+// The decode tiles (matmul_avx2.cpp) reduce four weight rows' block halves into one register with
+// horizontal adds, which costs as much as the products themselves. Here eight weight rows are first
+// unpacked and interleaved into a small panel (lane c of every register belongs to weight row c), so
+// one maddubs multiplies the same four activation bytes, broadcast, into eight rows' bytes and the
+// half-block sums come out in lanes with vertical adds only. The panel stays in L1/L2 while a block
+// of activation rows streams over it, so the unpacking is paid once per panel, not once per row.
+//
+// The float arithmetic per output is the one of matmul_tiles.h, in the same order (per block:
+// scale = w_scale * x_scale, acc_lo = fma(lo, scale, acc_lo), acc_hi likewise; result
+// acc_lo + acc_hi), only with eight outputs' lo sums in one register and their hi sums in another.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/matmul_tiles.h"
+#include "kernels/quant_blocks.h"
+
+namespace cpm::kernels {
+
+namespace {
+
+constexpr int kPanelRows = 8;
+
+// One block (32 reduced positions) of eight weight rows. quads[q] lane c holds weights 4q..4q+3 of
+// row c: q4_0 as unsigned nibbles 0..15, q8_0 as signed bytes (with AVX-VNNI, w + 128 as unsigned
+// ones). scales lane c is row c's block scale.
+struct alignas(32) PanelBlock {
+  __m256i quads[8];
+  __m256 scales;
+};
+
+// Transposes eight rows of eight 32-bit elements: out[q] lane c = in[c] element q.
+void transpose8x8(const __m256i* in, __m256i* out) {
+  __m256i t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_epi32(in[2 * i], in[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_epi32(in[2 * i], in[2 * i + 1]);
+  }
+  for (int half = 0; half < 2; ++half) {  // rows 0..3, then rows 4..7
+    const __m256i* s = t + 4 * half;
+    u[4 * half + 0] = _mm256_unpacklo_epi64(s[0], s[2]);
+    u[4 * half + 1] = _mm256_unpackhi_epi64(s[0], s[2]);
+    u[4 * half + 2] = _mm256_unpacklo_epi64(s[1], s[3]);
+    u[4 * half + 3] = _mm256_unpackhi_epi64(s[1], s[3]);
+  }
+  for (int q = 0; q < 4; ++q) {
+    out[q] = _mm256_permute2x128_si256(u[q], u[q + 4], 0x20);
+    out[q + 4] = _mm256_permute2x128_si256(u[q], u[q + 4], 0x31);
+  }
+}
+
+// Row `c`'s block as 32 bytes in element order.
+template <DType kType>
+__m256i unpacked_block(const uint8_t* row, int64_t block) {
+  if constexpr (kType == DType::kQ8_0) {
+    return _mm256_loadu_si256(
+        reinterpret_cast<const __m256i*>(reinterpret_cast<const BlockQ8_0*>(row)[block].values));
+  } else {
+    const __m128i packed = _mm_loadu_si128(
+        reinterpret_cast<const __m128i*>(reinterpret_cast<const BlockQ4_0*>(row)[block].nibbles));
+    const __m128i mask = _mm_set1_epi8(0x0f);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), mask), _mm_and_si128(packed, mask));
+  }
+}
+
+template <DType kType>
+uint16_t block_scale(const uint8_t* row, int64_t block) {
+  if constexpr (kType == DType::kQ8_0) return reinterpret_cast<const BlockQ8_0*>(row)[block].scale;
+  return reinterpret_cast<const BlockQ4_0*>(row)[block].scale;
+}
+
+template <DType kType>
+void pack_panel(const uint8_t* const* rows, int64_t blocks, PanelBlock* panel) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m256i bytes[kPanelRows];
+    alignas(16) uint16_t scales[kPanelRows];
+    for (int c = 0; c < kPanelRows; ++c) {
+      bytes[c] = unpacked_block<kType>(rows[c], b);
+      // vpdpbusd multiplies unsigned by signed bytes: q8_0 weights move to 0..255 (w + 128), and
+      // the dot subtracts 128 × Σx as q4_0's subtracts 8 × Σx.
+      if constexpr (kPanelsUseVnni && kType == DType::kQ8_0)
+        bytes[c] = _mm256_xor_si256(bytes[c], _mm256_set1_epi8(static_cast<char>(0x80)));
+      scales[c] = block_scale<kType>(rows[c], b);
+    }
+    transpose8x8(bytes, panel[b].quads);
+    panel[b].scales = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales)));
+  }
+}
+
+inline __m256i broadcast4(const int8_t* bytes) {
+  int32_t value;
+  __builtin_memcpy(&value, bytes, 4);
+  return _mm256_set1_epi32(value);
+}
+
+// Exact integer dots of one block half (16 positions) of eight weight rows with R activation rows:
+// sums[r] lane c = sum over the half of w[c, k] * x[r, k].
+//
+// AVX2: q4_0 products of a quad fit in int16 (|4 * 15 * 127| < 32768), so they are added before
+// widening; q8_0 ones are widened at once, after moving the signs onto the activations.
+// AVX-VNNI: one vpdpbusd per quad multiplies and sums into int32 for both formats.
+template <DType kType, int R>
+inline void half_sums(const PanelBlock& wb, int half, const ActivationBlock* const* xb, __m256i* sums) {
+  if constexpr (kPanelsUseVnni) {
+    for (int r = 0; r < R; ++r) sums[r] = _mm256_setzero_si256();
+    for (int q = 0; q < 4; ++q) {
+      const __m256i w = _mm256_load_si256(&wb.quads[4 * half + q]);
+      for (int r = 0; r < R; ++r)
+        sums[r] = _mm256_dpbusd_avx_epi32(sums[r], w, broadcast4(xb[r]->values + 16 * half + 4 * q));
+    }
+    constexpr int kOffsetScale = kType == DType::kQ8_0 ? 16 : 1;  // offsets hold 8 × Σx
+    for (int r = 0; r < R; ++r) {
+      const __m256i offset = _mm256_set1_epi32(kOffsetScale * xb[r]->offsets[4 * half]);
+      sums[r] = _mm256_sub_epi32(sums[r], offset);
+    }
+    return;
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int q = 0; q < 4; ++q) {
+    const __m256i w = _mm256_load_si256(&wb.quads[4 * half + q]);
+    if constexpr (kType == DType::kQ4_0) {
+      for (int r = 0; r < R; ++r) {
+        const __m256i p = _mm256_maddubs_epi16(w, broadcast4(xb[r]->values + 16 * half + 4 * q));
+        sums[r] = q == 0 ? p : _mm256_add_epi16(sums[r], p);
+      }
+    } else {
+      const __m256i magnitudes = _mm256_sign_epi8(w, w);
+      for (int r = 0; r < R; ++r) {
+        const __m256i x = _mm256_sign_epi8(broadcast4(xb[r]->values + 16 * half + 4 * q), w);
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(magnitudes, x), ones);
+        sums[r] = q == 0 ? p : _mm256_add_epi32(sums[r], p);
+      }
+    }
+  }
+  if constexpr (kType == DType::kQ4_0) {
+    for (int r = 0; r < R; ++r) {
+      const __m256i offset = _mm256_set1_epi32(xb[r]->offsets[4 * half]);  // applies the nibbles' -8
+      sums[r] = _mm256_sub_epi32(_mm256_madd_epi16(sums[r], ones), offset);
+    }
+  }
+}
+
+// y[r, o + c] for R activation rows and the panel's eight weight rows; stores `valid` outputs per row.
+template <DType kType, int R>
+void panel_tile(const PanelBlock* panel, const ActivationBlock* xq, int64_t blocks, float* y,
+                int64_t y_stride, int valid) {
+  __m256 acc[2][R];
+  for (int h = 0; h < 2; ++h)
+    for (int r = 0; r < R; ++r) acc[h][r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < blocks; ++b) {
+    const ActivationBlock* xb[R];
+    for (int r = 0; r < R; ++r) xb[r] = xq + r * blocks + b;
+    for (int h = 0; h < 2; ++h) {
+      __m256i sums[R];
+      half_sums<kType, R>(panel[b], h, xb, sums);
+      for (int r = 0; r < R; ++r) {
+        const __m256 scales = _mm256_mul_ps(panel[b].scales, _mm256_broadcast_ss(&xb[r]->scale));
+        acc[h][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r]), scales, acc[h][r]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const __m256 out = _mm256_add_ps(acc[0][r], acc[1][r]);
+    if (valid == kPanelRows) {
+      _mm256_storeu_ps(y + r * y_stride, out);
+    } else {
+      alignas(32) float lanes[kPanelRows];
+      _mm256_store_ps(lanes, out);
+      std::copy(lanes, lanes + valid, y + r * y_stride);
+    }
+  }
+}
+
+template <DType kType>
+void panels(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin, int64_t o_end,
+            float* y, int64_t y_stride) {
+  constexpr int kRows = 2;  // activation rows per micro-tile (4: AVX2 spills registers, VNNI no faster)
+  constexpr int64_t kRowBlock = 64;  // activation rows kept in L2 while a panel sweeps them
+  const int64_t blocks = w.cols / 32;
+  thread_local std::vector<PanelBlock> panel;
+  panel.resize(blocks);
+  for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
+    const int64_t r1 = std::min(rows, r0 + kRowBlock);
+    for (int64_t o = o_begin; o < o_end; o += kPanelRows) {
+      const uint8_t* weight_rows[kPanelRows];  // a short last panel repeats its last row
+      for (int c = 0; c < kPanelRows; ++c) weight_rows[c] = w.row(std::min(o + c, o_end - 1));
+      const int valid = static_cast<int>(std::min<int64_t>(kPanelRows, o_end - o));
+      pack_panel<kType>(weight_rows, blocks, panel.data());
+      int64_t r = r0;
+      for (; r + kRows <= r1; r += kRows)
+        panel_tile<kType, kRows>(panel.data(), xq + r * blocks, blocks, y + r * y_stride + o, y_stride,
+                                 valid);
+      for (; r < r1; ++r)
+        panel_tile<kType, 1>(panel.data(), xq + r * blocks, blocks, y + r * y_stride + o, y_stride, valid);
+    }
+  }
+}
+
+inline void run_panels(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin,
+                       int64_t o_end, float* y, int64_t y_stride) {
+  if (w.dtype == DType::kQ8_0) {
+    panels<DType::kQ8_0>(xq, rows, w, o_begin, o_end, y, y_stride);
+  } else {
+    panels<DType::kQ4_0>(xq, rows, w, o_begin, o_end, y, y_stride);
+  }
+}
+
+}  // namespace
+
+}  // namespace cpm::kernels
