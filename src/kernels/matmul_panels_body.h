@@ -1,6 +1,5 @@
-// The packed-panel quantized matmul for many activation rows (prefill), shared by two builds of it:
-// matmul_panels_avx2.cpp (AVX2 byte products) and matmul_panels_avxvnni.cpp (AVX-VNNI vpdpbusd).
-// Each defines kPanelsUseVnni before including this file; everything here is internal to that file.
+// The packed-panel quantized matmul for many activation rows (prefill): part of matmul_quant_body.h,
+// included through it with kUseAvxVnni defined; everything here is internal to the including file.
 //
 // The decode tiles (matmul_avx2.cpp) reduce four weight rows' block halves into one register with
 // horizontal adds, which costs as much as the products themselves. Here eight weight rows are first
@@ -85,7 +84,7 @@ void pack_panel(const uint8_t* const* rows, int64_t blocks, PanelBlock* panel) {
       bytes[c] = unpacked_block<kType>(rows[c], b);
       // vpdpbusd multiplies unsigned by signed bytes: q8_0 weights move to 0..255 (w + 128), and
       // the dot subtracts 128 × Σx as q4_0's subtracts 8 × Σx.
-      if constexpr (kPanelsUseVnni && kType == DType::kQ8_0)
+      if constexpr (kUseAvxVnni && kType == DType::kQ8_0)
         bytes[c] = _mm256_xor_si256(bytes[c], _mm256_set1_epi8(static_cast<char>(0x80)));
       scales[c] = block_scale<kType>(rows[c], b);
     }
@@ -108,13 +107,19 @@ inline __m256i broadcast4(const int8_t* bytes) {
 // AVX-VNNI: one vpdpbusd per quad multiplies and sums into int32 for both formats.
 template <DType kType, int R>
 inline void half_sums(const PanelBlock& wb, int half, const ActivationBlock* const* xb, __m256i* sums) {
-  if constexpr (kPanelsUseVnni) {
-    for (int r = 0; r < R; ++r) sums[r] = _mm256_setzero_si256();
+  if constexpr (kUseAvxVnni) {
+    // Each quad from zero, then a sum tree: a chain through vpdpbusd's accumulator would wait out its
+    // latency four times per half.
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i quad[4][R];
     for (int q = 0; q < 4; ++q) {
       const __m256i w = _mm256_load_si256(&wb.quads[4 * half + q]);
       for (int r = 0; r < R; ++r)
-        sums[r] = _mm256_dpbusd_avx_epi32(sums[r], w, broadcast4(xb[r]->values + 16 * half + 4 * q));
+        quad[q][r] = _mm256_dpbusd_avx_epi32(zero, w, broadcast4(xb[r]->values + 16 * half + 4 * q));
     }
+    for (int r = 0; r < R; ++r)
+      sums[r] = _mm256_add_epi32(_mm256_add_epi32(quad[0][r], quad[1][r]),
+                                 _mm256_add_epi32(quad[2][r], quad[3][r]));
     constexpr int kOffsetScale = kType == DType::kQ8_0 ? 16 : 1;  // offsets hold 8 × Σx
     for (int r = 0; r < R; ++r) {
       const __m256i offset = _mm256_set1_epi32(kOffsetScale * xb[r]->offsets[4 * half]);

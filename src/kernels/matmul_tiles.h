@@ -31,9 +31,12 @@ void matmul_range_avx2(const float* x, const ActivationBlock* xq, int64_t rows, 
 // The quantized part of matmul_range_avx2 for many rows, in packed weight panels (the same order).
 void quant_panels_avx2(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin,
                        int64_t o_end, float* y, int64_t y_stride);
-// The same with AVX-VNNI byte dot products (same bits); only where cpu_has_avx_vnni().
+// The same with AVX-VNNI byte dot products (same bits); only where cpu_has_avx_vnni(). So is
+// quant_range_avxvnni: the quantized part of matmul_range_avx2 for any row count.
 void quant_panels_avxvnni(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin,
                           int64_t o_end, float* y, int64_t y_stride);
+void quant_range_avxvnni(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin,
+                         int64_t o_end, float* y, int64_t y_stride);
 void matmul_range_portable(const float* x, const ActivationBlock* xq, int64_t rows, int64_t x_stride,
                            const MatrixView& w, int64_t o_begin, int64_t o_end, float* y, int64_t y_stride);
 

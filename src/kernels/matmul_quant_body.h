@@ -1,0 +1,177 @@
+// The quantized matmul (q8_0, q4_0) for every row count, shared by two builds of it: matmul_avx2.cpp
+// (AVX2 byte products) and matmul_avxvnni.cpp (AVX-VNNI vpdpbusd, the same integers). Each defines
+// kUseAvxVnni before including this file; everything here is internal to that file.
+//
+// Decode (fewer than 4 activation rows) computes four weight rows at a time in the lanes of one
+// register; from 8 rows on, packed weight panels (matmul_panels_body.h). Both give the order of
+// matmul_tiles.h, so results are bitwise independent of the row count and of the build.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "kernels/matmul_panels_body.h"
+#include "kernels/matmul_tiles.h"
+#include "kernels/quant_blocks.h"
+
+namespace cpm::kernels {
+
+namespace {
+
+// One weight block as 32 bytes: q8_0 signed; q4_0 as unsigned nibbles 0..15 (the offset of -8 is
+// applied to the integer sums through ActivationBlock::offsets, which saves two sign operations per
+// product). The nibbles are loaded into both register halves and the upper half shifted by 4, which
+// avoids a cross-lane shuffle.
+template <DType kType>
+inline __m256i load_block(const uint8_t* row, int64_t block) {
+  if constexpr (kType == DType::kQ8_0) {
+    return _mm256_loadu_si256(
+        reinterpret_cast<const __m256i*>(reinterpret_cast<const BlockQ8_0*>(row)[block].values));
+  } else {
+    const __m256i packed = _mm256_broadcastsi128_si256(_mm_loadu_si128(
+        reinterpret_cast<const __m128i*>(reinterpret_cast<const BlockQ4_0*>(row)[block].nibbles)));
+    return _mm256_and_si256(_mm256_srlv_epi64(packed, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(0x0f));
+  }
+}
+
+template <DType kType>
+inline uint16_t scale_bits(const uint8_t* row, int64_t block) {
+  if constexpr (kType == DType::kQ8_0) return reinterpret_cast<const BlockQ8_0*>(row)[block].scale;
+  return reinterpret_cast<const BlockQ4_0*>(row)[block].scale;
+}
+
+// The scales of four weight rows' blocks, as [s0 s1 s2 s3 s0 s1 s2 s3] (the lane order of group_sums).
+template <DType kType>
+inline __m256 group_scales(const uint8_t* const* rows, int64_t block) {
+  const __m128 scales =
+      _mm_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(scale_bits<kType>(rows[0], block)),
+                                  static_cast<int16_t>(scale_bits<kType>(rows[1], block)),
+                                  static_cast<int16_t>(scale_bits<kType>(rows[2], block)),
+                                  static_cast<int16_t>(scale_bits<kType>(rows[3], block)), 0, 0, 0, 0));
+  return _mm256_set_m128(scales, scales);
+}
+
+// Sums of four adjacent products as 8 int32 lanes. maddubs multiplies unsigned by signed bytes, so
+// q8_0 weights go in as |w| against x with w's sign (exact; q4_0 nibbles are unsigned already).
+template <DType kType>
+inline __m256i quad_sums(__m256i weights, __m256i magnitudes, __m256i activations) {
+  if constexpr (kUseAvxVnni) {  // vpdpbusd: the same products, summed in one instruction
+    const __m256i zero = _mm256_setzero_si256();
+    if constexpr (kType == DType::kQ8_0) {
+      return _mm256_dpbusd_avx_epi32(zero, magnitudes, _mm256_sign_epi8(activations, weights));
+    } else {
+      return _mm256_dpbusd_avx_epi32(zero, weights, activations);
+    }
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  if constexpr (kType == DType::kQ8_0) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(activations, weights)), ones);
+  } else {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(weights, activations), ones);
+  }
+}
+
+// Four weight rows against one activation block: the exact integer dots of each row's two block
+// halves, as [lo0 lo1 lo2 lo3 hi0 hi1 hi2 hi3]. Amortizes the conversion and scaling over four rows.
+template <DType kType>
+inline __m256i group_sums(const __m256i* weights, const __m256i* magnitudes, const ActivationBlock& xb) {
+  const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(xb.values));
+  const __m256i sums01 = _mm256_hadd_epi32(quad_sums<kType>(weights[0], magnitudes[0], x),
+                                           quad_sums<kType>(weights[1], magnitudes[1], x));
+  const __m256i sums23 = _mm256_hadd_epi32(quad_sums<kType>(weights[2], magnitudes[2], x),
+                                           quad_sums<kType>(weights[3], magnitudes[3], x));
+  const __m256i sums = _mm256_hadd_epi32(sums01, sums23);
+  if constexpr (kType == DType::kQ8_0) return sums;
+  return _mm256_sub_epi32(sums, _mm256_load_si256(reinterpret_cast<const __m256i*>(xb.offsets)));
+}
+
+// y[r, 4g + c] for R activation rows and G groups of four weight rows (rows: 4 * G pointers).
+// Stores the first `valid` outputs of each activation row.
+template <DType kType, int R, int G>
+void quant_tile(const ActivationBlock* xq, int64_t blocks, const uint8_t* const* rows, float* y,
+                int64_t y_stride, int64_t valid) {
+  __m256 acc[R][G];
+  for (int r = 0; r < R; ++r)
+    for (int g = 0; g < G; ++g) acc[r][g] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int g = 0; g < G; ++g) {
+      __m256i weights[4], magnitudes[4];
+      for (int c = 0; c < 4; ++c) {
+        weights[c] = load_block<kType>(rows[4 * g + c], b);
+        if constexpr (kType == DType::kQ8_0) magnitudes[c] = _mm256_sign_epi8(weights[c], weights[c]);
+      }
+      const __m256 weight_scales = group_scales<kType>(rows + 4 * g, b);
+      for (int r = 0; r < R; ++r) {
+        const ActivationBlock& xb = xq[r * blocks + b];
+        const __m256 sums = _mm256_cvtepi32_ps(group_sums<kType>(weights, magnitudes, xb));
+        const __m256 scales = _mm256_mul_ps(weight_scales, _mm256_broadcast_ss(&xb.scale));
+        acc[r][g] = _mm256_fmadd_ps(sums, scales, acc[r][g]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int g = 0; g < G; ++g) {
+      const __m128 out = _mm_add_ps(_mm256_castps256_ps128(acc[r][g]), _mm256_extractf128_ps(acc[r][g], 1));
+      float* dest = y + r * y_stride + 4 * g;
+      const int64_t count = std::min<int64_t>(4, valid - 4 * g);
+      if (count == 4) {
+        _mm_storeu_ps(dest, out);
+      } else {
+        alignas(16) float lanes[4];
+        _mm_store_ps(lanes, out);
+        for (int64_t c = 0; c < count; ++c) dest[c] = lanes[c];
+      }
+    }
+  }
+}
+
+// Weight rows in groups of 4 * G (a short last group repeats its last row and stores only its own
+// outputs), activation rows in tiles of R within blocks that stay in L2.
+template <DType kType, int R, int G>
+void quant_tiles(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin, int64_t o_end,
+                 float* y, int64_t y_stride) {
+  constexpr int64_t kRowBlock = 64;
+  const int64_t blocks = w.cols / 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
+    const int64_t r1 = std::min(rows, r0 + kRowBlock);
+    for (int64_t o = o_begin; o < o_end; o += 4 * G) {
+      const uint8_t* weight_rows[4 * G];
+      for (int k = 0; k < 4 * G; ++k) weight_rows[k] = w.row(std::min(o + k, o_end - 1));
+      const int64_t valid = std::min<int64_t>(4 * G, o_end - o);
+      int64_t r = r0;
+      for (; r + R <= r1; r += R)
+        quant_tile<kType, R, G>(xq + r * blocks, blocks, weight_rows, y + r * y_stride + o, y_stride, valid);
+      for (; r < r1; ++r)
+        quant_tile<kType, 1, G>(xq + r * blocks, blocks, weight_rows, y + r * y_stride + o, y_stride, valid);
+    }
+  }
+}
+
+// From this many activation rows on, packing weight panels costs less than it saves.
+constexpr int64_t kPanelMinRows = 8;
+
+template <DType kType>
+void quant_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin, int64_t o_end,
+                 float* y, int64_t y_stride) {
+  if (rows < 4) {
+    quant_tiles<kType, 1, 2>(xq, rows, w, o_begin, o_end, y, y_stride);  // decode: eight weight streams
+  } else if (rows >= kPanelMinRows) {
+    run_panels(xq, rows, w, o_begin, o_end, y, y_stride);  // prefill: packing pays for itself
+  } else {
+    quant_tiles<kType, 4, 1>(xq, rows, w, o_begin, o_end, y, y_stride);
+  }
+}
+
+inline void run_quant_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin,
+                            int64_t o_end, float* y, int64_t y_stride) {
+  if (w.dtype == DType::kQ8_0) {
+    quant_range<DType::kQ8_0>(xq, rows, w, o_begin, o_end, y, y_stride);
+  } else {
+    quant_range<DType::kQ4_0>(xq, rows, w, o_begin, o_end, y, y_stride);
+  }
+}
+
+}  // namespace
+
+}  // namespace cpm::kernels
