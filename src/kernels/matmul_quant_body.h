@@ -168,7 +168,7 @@ void quant_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
   if (rows < 4) {
     quant_tiles<kType, 1, 2>(xq, rows, w, o_begin, o_end, y, y_stride);  // decode: eight weight streams
   } else if (rows >= kPanelMinRows) {
-    run_panels(xq, rows, w, o_begin, o_end, y, y_stride);  // prefill: packing pays for itself
+    panels<kType>(xq, rows, w, o_begin, o_end, y, y_stride);  // prefill: packing pays for itself
   } else {
     quant_tiles<kType, 4, 1>(xq, rows, w, o_begin, o_end, y, y_stride);
   }
