@@ -75,33 +75,23 @@ bool DataParallelScheduler::idle() const {
 }
 
 int64_t DataParallelScheduler::num_running() const {
-  int64_t total = 0;
-  for (const auto& rank : ranks_) total += rank->num_running();
-  return total;
+  return sum_over_ranks([](const Scheduler& rank) { return rank.num_running(); });
 }
 
 int64_t DataParallelScheduler::num_waiting() const {
-  int64_t total = 0;
-  for (const auto& rank : ranks_) total += rank->num_waiting();
-  return total;
+  return sum_over_ranks([](const Scheduler& rank) { return rank.num_waiting(); });
 }
 
 int64_t DataParallelScheduler::kv_used_tokens() const {
-  int64_t total = 0;
-  for (const auto& rank : ranks_) total += rank->pool().num_used();
-  return total;
+  return sum_over_ranks([](const Scheduler& rank) { return rank.pool().num_used(); });
 }
 
 int64_t DataParallelScheduler::kv_capacity_tokens() const {
-  int64_t total = 0;
-  for (const auto& rank : ranks_) total += rank->pool().capacity();
-  return total;
+  return sum_over_ranks([](const Scheduler& rank) { return rank.pool().capacity(); });
 }
 
 int64_t DataParallelScheduler::cached_tokens() const {
-  int64_t total = 0;
-  for (const auto& rank : ranks_) total += rank->cached_tokens();
-  return total;
+  return sum_over_ranks([](const Scheduler& rank) { return rank.cached_tokens(); });
 }
 
 SchedulerCounters DataParallelScheduler::counters() const {

@@ -45,6 +45,13 @@ class DataParallelScheduler {
 
  private:
   int least_loaded() const;
+  // of(rank) summed over every DP rank's Scheduler.
+  template <typename Of>
+  int64_t sum_over_ranks(Of of) const {
+    int64_t total = 0;
+    for (const auto& rank : ranks_) total += of(*rank);
+    return total;
+  }
 
   MiniCPM3& model_;
   std::vector<std::unique_ptr<Scheduler>> ranks_;
