@@ -34,6 +34,8 @@ def parse_args():
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--save-every", type=int, default=50)
+    parser.add_argument("--stop-at", type=int, default=0,
+                        help="stop after this step (0: after --steps); the schedule still spans --steps")
     parser.add_argument("--keep-every", type=int, default=0,
                         help="also keep a copy of the checkpoint as step_N.pt every N steps (0: never)")
     parser.add_argument("--style", choices=sorted(STYLES), default="final", help="problems.py Style of the data")
@@ -94,7 +96,8 @@ def main():
         print(f"starting from the weights of {args.init_from}", flush=True)
 
     started, smoothed = time.time(), None
-    while step < args.steps:
+    last_step = min(args.steps, args.stop_at) if args.stop_at else args.steps
+    while step < last_step:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, args)
         ids, token_weights = source.batch(step, args.batch_size)
@@ -111,7 +114,7 @@ def main():
         if step % 10 == 0:
             print(f"step {step} loss {loss.item():.4f} smoothed {smoothed:.4f} lr {learning_rate(step - 1, args):.2e} "
                   f"elapsed {time.time() - started:.0f}s", flush=True)
-        if step % args.save_every == 0 or step == args.steps:
+        if step % args.save_every == 0 or step == last_step:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                         "loss": smoothed}, checkpoint_path + ".tmp")
             os.replace(checkpoint_path + ".tmp", checkpoint_path)
