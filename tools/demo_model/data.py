@@ -7,7 +7,7 @@ conversations so chat requests get the same worked answers, ended by <|im_end|>.
 import json
 import random
 
-from problems import FINAL, FIRST_STAGE, Generator, chat_turns, few_shot_block
+from problems import FINAL, FINAL_WEAK, FIRST_STAGE, Generator, chat_turns, few_shot_block
 
 TEST_SEED = 2024
 TEST_COUNT = 500
@@ -16,7 +16,7 @@ CHAT_FRACTION = 0.15
 SYSTEM_TURN = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
 
 
-STYLES = {"first": FIRST_STAGE, "final": FINAL}
+STYLES = {"first": FIRST_STAGE, "final": FINAL, "final-weak": FINAL_WEAK}
 
 
 def test_set(style, seed=TEST_SEED, count=TEST_COUNT):

@@ -16,6 +16,7 @@ import torch
 from data import read_jsonl
 from hf_tokenizer import HFTokenizer
 from minicpm3 import Config, MiniCPM3, load_checkpoint
+from per_kind import format_per_kind, per_kind
 
 STOP_STRINGS = ["Question", "Assistant:", "<|separator|>"]
 
@@ -80,6 +81,7 @@ def main():
     with torch.no_grad():
         model(torch.tensor([prefix_ids]), prefix_caches)
     started, correct, invalid, tokens = time.time(), 0, 0, 0
+    correct_by_index = {}
     for i, record in enumerate(queries):
         prompt_ids = tokenizer.encode(shots + "Question: " + record["question"] + "\nAnswer:")
         assert prompt_ids[:len(prefix_ids)] == prefix_ids, "shot block does not tokenize as a prefix"
@@ -87,12 +89,14 @@ def main():
         tokens += n
         predicted, label = extract_number(output), extract_number(record["answer"])
         correct += predicted == label
+        correct_by_index[first + i] = predicted == label
         invalid += predicted is None
         if i < args.show:
             print(f"--- {record['question']}\n{output!r} -> {predicted} (label {label})")
     elapsed = time.time() - started
     print(f"accuracy {correct / len(queries):.4f} ({correct}/{len(queries)}), invalid {invalid / len(queries):.4f}, "
           f"{elapsed:.0f}s, {tokens / elapsed:.1f} tokens/s")
+    print("by kind: " + format_per_kind(per_kind(records, correct_by_index)))
 
 
 if __name__ == "__main__":

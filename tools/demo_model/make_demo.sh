@@ -1,7 +1,8 @@
 #!/bin/sh
 # Rebuilds models/demo and tests/data/demo from nothing: tokenizer, held-out set, training, export, cases, accuracy.
 # Usage: tools/demo_model/make_demo.sh [RUN_DIR]   (RUN_DIR keeps the training checkpoints; default /tmp/demo_run)
-# Training has two stages (README.md): harder problems with named answers, then the final style.
+# Training has five stages (README.md): harder problems with named answers, then the final style, then the
+# final style drawn toward the weak kinds of problem, then twice the final style again at a lower lr.
 set -e
 cd "$(dirname "$0")"
 PY=/usr/bin/python3
@@ -27,6 +28,15 @@ $PY data.py $MODEL
 $PY train.py --model-dir $MODEL --out-dir "$RUN/first" --style first --context-weight 0 --steps 1100 --lr 3e-3 --seed 1
 $PY train.py --model-dir $MODEL --out-dir "$RUN/final" --init-from "$RUN/first/last.pt" --style final \
   --context-weight 0.25 --steps 250 --warmup 20 --lr 1e-3 --seed 2
-$PY export.py --checkpoint "$RUN/final/last.pt" --model-dir $MODEL
+# Stage 3 ran its first 50 steps on a 700-step schedule, then was shortened to 100 steps (resumes at step 50).
+for STEPS in "700 --stop-at 50" 100; do
+  $PY train.py --model-dir $MODEL --out-dir "$RUN/weak" --init-from "$RUN/final/last.pt" --style final-weak \
+    --context-weight 0.25 --warmup 30 --lr 1e-3 --seed 3 --steps $STEPS
+done
+$PY train.py --model-dir $MODEL --out-dir "$RUN/tail" --init-from "$RUN/weak/last.pt" --style final \
+  --context-weight 0.25 --steps 150 --warmup 10 --lr 5e-4 --seed 4
+$PY train.py --model-dir $MODEL --out-dir "$RUN/tail2" --init-from "$RUN/tail/last.pt" --style final \
+  --context-weight 0.25 --steps 150 --warmup 10 --lr 5e-4 --seed 5
+$PY export.py --checkpoint "$RUN/tail2/last.pt" --model-dir $MODEL
 $PY write_cases.py --model-dir $MODEL --out-dir ../../tests/data/demo
 $PY evaluate.py --model-dir $MODEL

@@ -11,13 +11,24 @@ from collections import namedtuple
 
 # max_value bounds sums and differences; named_answers repeats the question's names and objects in the
 # worked lines ("Tom has 3 + 4 = <<3+4=7>>7 apples.") instead of plain ones ("Now there are ...").
-Style = namedtuple("Style", ["max_value", "named_answers"])
+# template_weights (optional) maps template method names to relative weights for drawing problems; None draws
+# every template equally (the held-out test set's draw, which must not change).
+Style = namedtuple("Style", ["max_value", "named_answers", "template_weights"], defaults=(None,))
 # The shipped model was trained in two stages (see README.md): first on harder problems whose answers
 # name people and objects (that stage's text also trained the tokenizer), then on the final style,
 # which the held-out test set uses.
 FIRST_STAGE = Style(max_value=30, named_answers=True)
 FINAL = Style(max_value=20, named_answers=False)
-
+# Stage 3 (README.md): the final style's problems drawn toward the kinds stage 2 got wrong most. One-step
+# products (92% right after stage 2) weigh 0.5, one-step sums and differences 1, two-step problems 1.5, so
+# about 10% of problems are one-step products, 30% one-step sums/differences and 60% two-step.
+FINAL_WEAK = FINAL._replace(template_weights={
+    "mul_groups": 0.5, "mul_days": 0.5, "mul_price": 0.5, "times_as_many": 0.5,
+    "add_more": 1.0, "add_together": 1.0, "add_more_than": 1.0, "sub_give": 1.0, "sub_fewer": 1.0,
+    "sub_difference": 1.0,
+    "add_then_sub": 1.5, "sub_then_add": 1.5, "mul_then_sub": 1.5, "mul_then_add": 1.5, "more_then_total": 1.5,
+    "three_days": 1.5, "price_change": 1.5, "fewer_then_total": 1.5,
+})
 NAMES = [
     ("Tom", "he", "his"), ("Anna", "she", "her"), ("Ben", "he", "his"), ("Lucy", "she", "her"),
     ("Sam", "he", "his"), ("Emma", "she", "her"), ("Jack", "he", "his"), ("Mia", "she", "her"),
@@ -67,6 +78,7 @@ class Generator:
         self.rng = random.Random(seed)
         self.max_value = style.max_value
         self.named_answers = style.named_answers
+        self.template_weights = style.template_weights
         self.templates = [
             self.add_more, self.add_together, self.sub_give, self.sub_fewer, self.add_more_than,
             self.sub_difference, self.mul_groups, self.mul_days, self.mul_price,
@@ -285,7 +297,10 @@ class Generator:
         return Problem(q, self.lines([f"The second person has {text}."], [f"{m} has {text} {t}."]), r)
 
     def problem(self):
-        return self.pick(self.templates)()
+        if self.template_weights is None:
+            return self.pick(self.templates)()
+        weights = [self.template_weights[t.__name__] for t in self.templates]
+        return self.rng.choices(self.templates, weights=weights)[0]()
 
 
 def few_shot_block(question, answer):

@@ -4,12 +4,13 @@ Checkpoints (model, optimizer, step) go to OUT_DIR/last.pt every --save-every st
 command resumes from there and, since batch i depends only on (seed, i), continues the same run.
 --init-from starts a new stage from another run's weights. make_demo.sh has the shipped model's stages.
 
-Usage: /usr/bin/python3 train.py --model-dir ../../models/demo --out-dir /tmp/demo_run [--style first|final]
+Usage: /usr/bin/python3 train.py --model-dir ../../models/demo --out-dir /tmp/demo_run [--style first|final|final-weak]
 """
 import argparse
 import json
 import math
 import os
+import shutil
 import time
 
 import torch
@@ -33,6 +34,10 @@ def parse_args():
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--save-every", type=int, default=50)
+    parser.add_argument("--stop-at", type=int, default=0,
+                        help="stop after this step (0: after --steps); the schedule still spans --steps")
+    parser.add_argument("--keep-every", type=int, default=0,
+                        help="also keep a copy of the checkpoint as step_N.pt every N steps (0: never)")
     parser.add_argument("--style", choices=sorted(STYLES), default="final", help="problems.py Style of the data")
     parser.add_argument("--init-from", help="start from this checkpoint's weights (new optimizer and schedule)")
     parser.add_argument("--context-weight", type=float, default=0.25,
@@ -91,7 +96,8 @@ def main():
         print(f"starting from the weights of {args.init_from}", flush=True)
 
     started, smoothed = time.time(), None
-    while step < args.steps:
+    last_step = min(args.steps, args.stop_at) if args.stop_at else args.steps
+    while step < last_step:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, args)
         ids, token_weights = source.batch(step, args.batch_size)
@@ -108,10 +114,12 @@ def main():
         if step % 10 == 0:
             print(f"step {step} loss {loss.item():.4f} smoothed {smoothed:.4f} lr {learning_rate(step - 1, args):.2e} "
                   f"elapsed {time.time() - started:.0f}s", flush=True)
-        if step % args.save_every == 0 or step == args.steps:
+        if step % args.save_every == 0 or step == last_step:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                         "loss": smoothed}, checkpoint_path + ".tmp")
             os.replace(checkpoint_path + ".tmp", checkpoint_path)
+            if args.keep_every and step % args.keep_every == 0:
+                shutil.copyfile(checkpoint_path, os.path.join(args.out_dir, f"step_{step}.pt"))
     print(f"done: {step} steps, smoothed loss {smoothed}, {time.time() - started:.0f}s this run", flush=True)
 
 
