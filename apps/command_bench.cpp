@@ -118,10 +118,12 @@ MachineFigures measure_machine(const LoadedModel& loaded, Communicator& group) {
                        static_cast<double>(loaded.weights->weight_bytes_per_token())};
   group.barrier();
   figures[1] = measure_fma_peak(*loaded.pool);
-  std::vector<float> sums(std::begin(figures), std::end(figures));
-  group.all_reduce_sum(sums.data(), 3);
-  return {group.size() == 1 ? figures[0] : sums[0], group.size() == 1 ? figures[1] : sums[1],
-          group.size() == 1 ? figures[2] : sums[2]};
+  if (group.size() > 1) {
+    std::vector<float> sums(std::begin(figures), std::end(figures));
+    group.all_reduce_sum(sums.data(), 3);
+    std::copy(sums.begin(), sums.end(), figures);
+  }
+  return {figures[0], figures[1], figures[2]};
 }
 
 // Per decode step, averaged over every measured repeat; with one rank, nothing.

@@ -26,8 +26,8 @@ struct QuantizedMatrix {
   MatrixView view;
 };
 
-QuantizedMatrix quantized_matrix(DType dtype, int64_t out, int64_t in, uint32_t seed) {
-  const std::vector<float> w = random_floats(out * in, seed);
+// out × in weights w, row by row in `dtype`.
+QuantizedMatrix quantized_matrix(DType dtype, const std::vector<float>& w, int64_t out, int64_t in) {
   QuantizedMatrix m;
   m.bytes.resize(dtype_bytes(dtype, out * in));
   for (int64_t o = 0; o < out; ++o) {
@@ -59,7 +59,7 @@ class PanelMatmulTest : public ::testing::TestWithParam<DType> {};
 // A narrow matrix and a wider one (83 blocks, longer than any tile loop unrolls).
 void check_many_rows(DType dtype, int64_t in) {
   const int64_t out = 45, x_stride = in + 3, y_stride = out + 2;
-  const QuantizedMatrix w = quantized_matrix(dtype, out, in, 11);
+  const QuantizedMatrix w = quantized_matrix(dtype, random_floats(out * in, 11), out, in);
   const int64_t max_rows = 130;
   const std::vector<float> x = random_floats(max_rows * x_stride, 12);
   const std::vector<float> expected = reference(x, max_rows, x_stride, w.view);
@@ -108,17 +108,7 @@ std::vector<std::pair<const char*, PanelKernel>> panel_kernels() {
 // start and end inside a panel (as a thread's share can): the reference's bits inside, nothing outside.
 void check_panel_kernels(DType dtype, const std::vector<float>& x, const std::vector<float>& w_values,
                          int64_t rows, int64_t out, int64_t in) {
-  QuantizedMatrix w;
-  w.bytes.resize(dtype_bytes(dtype, out * in));
-  for (int64_t o = 0; o < out; ++o) {
-    uint8_t* row = w.bytes.data() + o * dtype_bytes(dtype, in);
-    if (dtype == DType::kQ8_0) {
-      quantize_row_q8_0(w_values.data() + o * in, in, reinterpret_cast<BlockQ8_0*>(row));
-    } else {
-      quantize_row_q4_0(w_values.data() + o * in, in, reinterpret_cast<BlockQ4_0*>(row));
-    }
-  }
-  w.view = make_matrix_view(dtype, out, in, w.bytes.data());
+  const QuantizedMatrix w = quantized_matrix(dtype, w_values, out, in);
   const std::vector<float> expected = reference(x, rows, in, w.view);
   std::vector<kernels::ActivationBlock> xq(rows * in / 32);
   for (int64_t r = 0; r < rows; ++r)
