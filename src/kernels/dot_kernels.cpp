@@ -79,8 +79,13 @@ void axpy_q4_0(const uint8_t* w, float scale, float* y, int64_t n) {
 }  // namespace
 
 const RowKernels& portable_row_kernels() {
-  static const RowKernels kernels = {{dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q4_0},
-                                     {axpy_f32, axpy_f16, axpy_bf16, axpy_q8_0, axpy_q4_0}};
+  static const RowKernels kernels = {
+      {dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q4_0},
+      {axpy_f32, axpy_f16, axpy_bf16, axpy_q8_0, axpy_q4_0},
+      {combine_by_rows<axpy_f32>, combine_by_rows<axpy_f16>, combine_by_rows<axpy_bf16>,
+       combine_by_rows<axpy_q8_0>, combine_by_rows<axpy_q4_0>},
+      {dots_by_rows<dot_f32>, dots_by_rows<dot_f16>, dots_by_rows<dot_bf16>, dots_by_rows<dot_q8_0>,
+       dots_by_rows<dot_q4_0>}};
   return kernels;
 }
 

@@ -12,10 +12,37 @@ using DotFn = float (*)(const uint8_t* w_row, const float* x, int64_t n);
 // y += scale * w_row
 using AxpyFn = void (*)(const uint8_t* w_row, float scale, float* y, int64_t n);
 
+// Many rows against several inputs, bitwise the same as loops of the single-row kernels of the same
+// table (only faster: one widened weight load serves every input).
+// combine: y[t] = sum over i < k of x[t][i] * row i, as zeroing y[t] then k axpy calls in order.
+using CombineRowsFn = void (*)(const uint8_t* w, int64_t w_stride, int64_t k, const float* const* x,
+                               float* const* y, int64_t tokens, int64_t n);
+// dots: y[t][o] = dot(row o, x[t]) for o < outputs.
+using DotRowsFn = void (*)(const uint8_t* w, int64_t w_stride, int64_t outputs, const float* const* x,
+                           float* const* y, int64_t tokens, int64_t n);
+
 struct RowKernels {
   DotFn dot[5];
   AxpyFn axpy[5];
+  CombineRowsFn combine[5];
+  DotRowsFn dots[5];
 };
+
+// The combine and dots of a table made of its single-row kernels.
+template <AxpyFn Axpy>
+void combine_by_rows(const uint8_t* w, int64_t w_stride, int64_t k, const float* const* x, float* const* y,
+                     int64_t tokens, int64_t n) {
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t j = 0; j < n; ++j) y[t][j] = 0.0f;
+    for (int64_t i = 0; i < k; ++i) Axpy(w + i * w_stride, x[t][i], y[t], n);
+  }
+}
+template <DotFn Dot>
+void dots_by_rows(const uint8_t* w, int64_t w_stride, int64_t outputs, const float* const* x, float* const* y,
+                  int64_t tokens, int64_t n) {
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t o = 0; o < outputs; ++o) y[t][o] = Dot(w + o * w_stride, x[t], n);
+}
 
 const RowKernels& portable_row_kernels();
 const RowKernels& avx2_row_kernels();

@@ -65,6 +65,72 @@ void axpy_avx2(const uint8_t* w, float scale, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += scale * Scalar(w, i);
 }
 
+// combine for widths that are a multiple of 8: tiles of up to 4 inputs by 16 columns keep their sums
+// in registers over all k rows, where axpy_avx2 reloads and stores y for every row. Each lane still
+// sees fma(x[t][i], w, sum) for i = 0, 1, ... starting from zero: axpy_avx2's sequence.
+template <__m256 (*Load)(const uint8_t*, int64_t), int T, int C>
+void combine_tile(const uint8_t* w, int64_t w_stride, int64_t k, const float* const* x, float* const* y,
+                  int64_t column) {
+  __m256 sum[T][C];
+  for (int t = 0; t < T; ++t)
+    for (int c = 0; c < C; ++c) sum[t][c] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < k; ++i) {
+    __m256 weights[C];
+    for (int c = 0; c < C; ++c) weights[c] = Load(w + i * w_stride, column + 8 * c);
+    for (int t = 0; t < T; ++t) {
+      const __m256 factor = _mm256_broadcast_ss(x[t] + i);
+      for (int c = 0; c < C; ++c) sum[t][c] = _mm256_fmadd_ps(factor, weights[c], sum[t][c]);
+    }
+  }
+  for (int t = 0; t < T; ++t)
+    for (int c = 0; c < C; ++c) _mm256_storeu_ps(y[t] + column + 8 * c, sum[t][c]);
+}
+
+template <__m256 (*Load)(const uint8_t*, int64_t), int T>
+void combine_columns(const uint8_t* w, int64_t w_stride, int64_t k, const float* const* x, float* const* y,
+                     int64_t n) {
+  int64_t column = 0;
+  for (; column + 16 <= n; column += 16) combine_tile<Load, T, 2>(w, w_stride, k, x, y, column);
+  for (; column < n; column += 8) combine_tile<Load, T, 1>(w, w_stride, k, x, y, column);
+}
+
+template <__m256 (*Load)(const uint8_t*, int64_t), float (*Scalar)(const uint8_t*, int64_t)>
+void combine_avx2(const uint8_t* w, int64_t w_stride, int64_t k, const float* const* x, float* const* y,
+                  int64_t tokens, int64_t n) {
+  if (n % 8 != 0) return combine_by_rows<axpy_avx2<Load, Scalar>>(w, w_stride, k, x, y, tokens, n);
+  int64_t t = 0;
+  for (; t + 4 <= tokens; t += 4) combine_columns<Load, 4>(w, w_stride, k, x + t, y + t, n);
+  for (; t < tokens; ++t) combine_columns<Load, 1>(w, w_stride, k, x + t, y + t, n);
+}
+
+// dots for two inputs at a time: dot_avx2's four accumulators per output and input, its steps and its
+// final sums, with each widened weight vector used twice.
+template <__m256 (*Load)(const uint8_t*, int64_t), float (*Scalar)(const uint8_t*, int64_t)>
+void dots_avx2(const uint8_t* w, int64_t w_stride, int64_t outputs, const float* const* x, float* const* y,
+               int64_t tokens, int64_t n) {
+  if (n % 32 != 0) return dots_by_rows<dot_avx2<Load, Scalar>>(w, w_stride, outputs, x, y, tokens, n);
+  int64_t t = 0;
+  for (; t + 2 <= tokens; t += 2) {
+    for (int64_t o = 0; o < outputs; ++o) {
+      const uint8_t* row = w + o * w_stride;
+      __m256 acc[2][4];
+      for (int u = 0; u < 2; ++u)
+        for (int a = 0; a < 4; ++a) acc[u][a] = _mm256_setzero_ps();
+      for (int64_t i = 0; i < n; i += 32) {
+        for (int a = 0; a < 4; ++a) {
+          const __m256 weights = Load(row, i + 8 * a);
+          for (int u = 0; u < 2; ++u)
+            acc[u][a] = _mm256_fmadd_ps(weights, _mm256_loadu_ps(x[t + u] + i + 8 * a), acc[u][a]);
+        }
+      }
+      for (int u = 0; u < 2; ++u)
+        y[t + u][o] = horizontal_sum(
+            _mm256_add_ps(_mm256_add_ps(acc[u][0], acc[u][1]), _mm256_add_ps(acc[u][2], acc[u][3])));
+    }
+  }
+  if (t < tokens) dots_by_rows<dot_avx2<Load, Scalar>>(w, w_stride, outputs, x + t, y + t, tokens - t, n);
+}
+
 }  // namespace
 
 const RowKernels& avx2_row_kernels() {
@@ -76,6 +142,12 @@ const RowKernels& avx2_row_kernels() {
     result.axpy[dtype_index(DType::kF32)] = axpy_avx2<load_f32, scalar_f32>;
     result.axpy[dtype_index(DType::kF16)] = axpy_avx2<load_f16, scalar_f16>;
     result.axpy[dtype_index(DType::kBF16)] = axpy_avx2<load_bf16, scalar_bf16>;
+    result.combine[dtype_index(DType::kF32)] = combine_avx2<load_f32, scalar_f32>;
+    result.combine[dtype_index(DType::kF16)] = combine_avx2<load_f16, scalar_f16>;
+    result.combine[dtype_index(DType::kBF16)] = combine_avx2<load_bf16, scalar_bf16>;
+    result.dots[dtype_index(DType::kF32)] = dots_avx2<load_f32, scalar_f32>;
+    result.dots[dtype_index(DType::kF16)] = dots_avx2<load_f16, scalar_f16>;
+    result.dots[dtype_index(DType::kBF16)] = dots_avx2<load_bf16, scalar_bf16>;
     return result;
   }();
   return kernels;

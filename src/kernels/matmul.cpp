@@ -14,6 +14,11 @@ namespace cpm {
 namespace kernels {
 
 void quantize_activations(const float* x, int64_t n, ActivationBlock* out) {
+  if (cpu_has_avx2()) return quantize_activations_avx2(x, n, out);
+  quantize_activations_portable(x, n, out);
+}
+
+void quantize_activations_portable(const float* x, int64_t n, ActivationBlock* out) {
   for (int64_t b = 0; b < n / 32; ++b) {
     BlockQ8_0 block;
     quantize_row_q8_0(x + b * 32, 32, &block);
@@ -129,6 +134,18 @@ float dot_row(const MatrixView& w, int64_t row, const float* x) {
 
 void axpy_row(const MatrixView& w, int64_t row, float scale, float* y) {
   kernels::active_row_kernels().axpy[kernels::dtype_index(w.dtype)](w.row(row), scale, y, w.cols);
+}
+
+void combine_rows(const MatrixView& w, int64_t first, int64_t k, const float* const* x, float* const* y,
+                  int64_t tokens) {
+  kernels::active_row_kernels().combine[kernels::dtype_index(w.dtype)](w.row(first), w.row_bytes, k, x, y,
+                                                                       tokens, w.cols);
+}
+
+void dot_rows(const MatrixView& w, int64_t first, int64_t outputs, const float* const* x, float* const* y,
+              int64_t tokens) {
+  kernels::active_row_kernels().dots[kernels::dtype_index(w.dtype)](w.row(first), w.row_bytes, outputs, x, y,
+                                                                    tokens, w.cols);
 }
 
 void load_row(const MatrixView& w, int64_t row, float* out) {

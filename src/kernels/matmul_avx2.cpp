@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "core/dtype.h"
 #include "kernels/cpu_features.h"
 #include "kernels/matmul_tiles.h"
 #include "kernels/quant_blocks.h"
@@ -20,6 +21,13 @@ constexpr bool kUseAvxVnni = false;
 namespace cpm::kernels {
 
 namespace {
+
+inline int32_t lane_sum_epi32(__m256i v) {
+  __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  sum = _mm_add_epi32(sum, _mm_unpackhi_epi64(sum, sum));
+  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 1));
+  return _mm_cvtsi128_si32(sum);
+}
 
 inline float lane_sum(__m256 v) {
   __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -129,6 +137,43 @@ void matmul_range_avx2(const float* x, const ActivationBlock* xq, int64_t rows, 
 void quant_panels_avx2(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin,
                        int64_t o_end, float* y, int64_t y_stride) {
   run_panels(xq, rows, w, o_begin, o_end, y, y_stride);
+}
+
+// quantize_activations with the same results: the largest magnitude ignores NaNs as std::max does
+// (vmaxps returns its second operand when either is NaN), and vcvtps2dq rounds to nearest even under
+// the default rounding mode as lrintf does; both give -127 after the clamp for NaN.
+void quantize_activations_avx2(const float* x, int64_t n, ActivationBlock* out) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i low_limit = _mm256_set1_epi32(-127), high_limit = _mm256_set1_epi32(127);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    __m256 v[4];
+    __m256 largest = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) {
+      v[k] = _mm256_loadu_ps(x + b * 32 + 8 * k);
+      largest = _mm256_max_ps(_mm256_andnot_ps(sign, v[k]), largest);
+    }
+    __m128 m = _mm_max_ps(_mm256_extractf128_ps(largest, 1), _mm256_castps256_ps128(largest));
+    m = _mm_max_ps(_mm_movehl_ps(m, m), m);
+    m = _mm_max_ss(_mm_movehdup_ps(m), m);
+    const float scale = f16_to_f32(f32_to_f16(_mm_cvtss_f32(m) / 127.0f));
+    const __m256 inverse = _mm256_set1_ps(scale > 0 ? 1.0f / scale : 0.0f);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) {
+      q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inverse));
+      q[k] = _mm256_min_epi32(_mm256_max_epi32(q[k], low_limit), high_limit);
+    }
+    ActivationBlock& a = out[b];
+    const int32_t low = lane_sum_epi32(_mm256_add_epi32(q[0], q[1]));
+    const int32_t high = lane_sum_epi32(_mm256_add_epi32(q[2], q[3]));
+    // packs works within 128-bit lanes: the bytes come out as dwords 0 4 1 5 2 6 3 7.
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(a.values),
+                       _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    _mm256_store_si256(
+        reinterpret_cast<__m256i*>(a.offsets),
+        _mm256_setr_epi32(8 * low, 8 * low, 8 * low, 8 * low, 8 * high, 8 * high, 8 * high, 8 * high));
+    a.scale = scale;
+  }
 }
 
 }  // namespace cpm::kernels

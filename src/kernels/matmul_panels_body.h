@@ -75,8 +75,9 @@ uint16_t block_scale(const uint8_t* row, int64_t block) {
   return reinterpret_cast<const BlockQ4_0*>(row)[block].scale;
 }
 
+// Packs eight weight rows into panel[b * stride] for every block b (stride > 1 interleaves panels).
 template <DType kType>
-void pack_panel(const uint8_t* const* rows, int64_t blocks, PanelBlock* panel) {
+void pack_panel(const uint8_t* const* rows, int64_t blocks, PanelBlock* panel, int64_t stride = 1) {
   for (int64_t b = 0; b < blocks; ++b) {
     __m256i bytes[kPanelRows];
     alignas(16) uint16_t scales[kPanelRows];
@@ -88,8 +89,8 @@ void pack_panel(const uint8_t* const* rows, int64_t blocks, PanelBlock* panel) {
         bytes[c] = _mm256_xor_si256(bytes[c], _mm256_set1_epi8(static_cast<char>(0x80)));
       scales[c] = block_scale<kType>(rows[c], b);
     }
-    transpose8x8(bytes, panel[b].quads);
-    panel[b].scales = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales)));
+    transpose8x8(bytes, panel[b * stride].quads);
+    panel[b * stride].scales = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales)));
   }
 }
 
@@ -183,6 +184,98 @@ void panel_tile(const PanelBlock* panel, const ActivationBlock* xq, int64_t bloc
   }
 }
 
+// AVX-VNNI: R activation rows against two panels (sixteen weight rows) whose blocks are interleaved
+// (pair[2b] and pair[2b + 1]), over blocks [begin, end) of the reduced dimension. Each broadcast
+// activation quad feeds both panels, and each half's sums start from minus the offset and chain
+// through vpdpbusd (four chains per half; halves and blocks overlap out of order), which leaves the
+// dot products most of the issue slots. The float accumulators continue from `state` unless `first`
+// and are left there unless `last`, when the outputs go to y: a chunk of the panel pair stays in L1
+// while every activation row passes it, and the order per output is still panel_tile's.
+template <DType kType, int R>
+void panel_pair_tile(const PanelBlock* pair, const ActivationBlock* xq, int64_t x_blocks, int64_t begin,
+                     int64_t end, bool first, bool last, float* state, float* y, int64_t y_stride,
+                     int valid) {
+  constexpr int kOffsetScale = kType == DType::kQ8_0 ? 16 : 1;  // offsets hold 8 × Σx
+  __m256 acc[2][R][2];
+  for (int h = 0; h < 2; ++h)
+    for (int r = 0; r < R; ++r)
+      for (int p = 0; p < 2; ++p)
+        acc[h][r][p] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(state + ((h * R + r) * 2 + p) * 8);
+  for (int64_t b = begin; b < end; ++b) {
+    const PanelBlock* wb = pair + 2 * b;
+    const ActivationBlock* xb[R];
+    for (int r = 0; r < R; ++r) xb[r] = xq + r * x_blocks + b;
+    for (int h = 0; h < 2; ++h) {
+      __m256i sums[R][2];
+      for (int r = 0; r < R; ++r)
+        sums[r][0] = sums[r][1] = _mm256_set1_epi32(-kOffsetScale * xb[r]->offsets[4 * h]);
+      for (int q = 0; q < 4; ++q) {
+        const __m256i w0 = _mm256_load_si256(&wb[0].quads[4 * h + q]);
+        const __m256i w1 = _mm256_load_si256(&wb[1].quads[4 * h + q]);
+        for (int r = 0; r < R; ++r) {
+          const __m256i x = broadcast4(xb[r]->values + 16 * h + 4 * q);
+          sums[r][0] = _mm256_dpbusd_avx_epi32(sums[r][0], w0, x);
+          sums[r][1] = _mm256_dpbusd_avx_epi32(sums[r][1], w1, x);
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        const __m256 x_scale = _mm256_broadcast_ss(&xb[r]->scale);
+        for (int p = 0; p < 2; ++p)
+          acc[h][r][p] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r][p]), _mm256_mul_ps(wb[p].scales, x_scale),
+                                         acc[h][r][p]);
+      }
+    }
+  }
+  if (!last) {
+    for (int h = 0; h < 2; ++h)
+      for (int r = 0; r < R; ++r)
+        for (int p = 0; p < 2; ++p) _mm256_storeu_ps(state + ((h * R + r) * 2 + p) * 8, acc[h][r][p]);
+    return;
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int p = 0; p < 2; ++p) {
+      const __m256 out = _mm256_add_ps(acc[0][r][p], acc[1][r][p]);
+      const int count = std::clamp(valid - kPanelRows * p, 0, kPanelRows);
+      float* dest = y + r * y_stride + kPanelRows * p;
+      if (count == kPanelRows) {
+        _mm256_storeu_ps(dest, out);
+      } else {
+        alignas(32) float lanes[kPanelRows];
+        _mm256_store_ps(lanes, out);
+        std::copy(lanes, lanes + count, dest);
+      }
+    }
+  }
+}
+
+// Sixteen weight rows o .. o + 15 (o_end caps the valid ones) for activation rows [r0, r1), the
+// reduced dimension in chunks of kChunkBlocks blocks (18 KB of the pair: it stays in L1).
+template <DType kType>
+void pair_rows(const ActivationBlock* xq, int64_t r0, int64_t r1, const MatrixView& w, int64_t o,
+               int64_t o_end, PanelBlock* pair, float* y, int64_t y_stride) {
+  constexpr int kRows = 2;
+  constexpr int64_t kChunkBlocks = 32;
+  const int64_t blocks = w.cols / 32;
+  const uint8_t* weight_rows[2 * kPanelRows];  // a short second panel repeats the last row
+  for (int c = 0; c < 2 * kPanelRows; ++c) weight_rows[c] = w.row(std::min(o + c, o_end - 1));
+  const int valid = static_cast<int>(std::min<int64_t>(2 * kPanelRows, o_end - o));
+  pack_panel<kType>(weight_rows, blocks, pair, 2);
+  pack_panel<kType>(weight_rows + kPanelRows, blocks, pair + 1, 2);
+  thread_local std::vector<float> state;  // the accumulators of every row tile between chunks
+  state.resize((r1 - r0 + kRows) * 32);
+  for (int64_t begin = 0; begin < blocks; begin += kChunkBlocks) {
+    const int64_t end = std::min(blocks, begin + kChunkBlocks);
+    const bool first = begin == 0, last = end == blocks;
+    int64_t r = r0;
+    for (; r + kRows <= r1; r += kRows)
+      panel_pair_tile<kType, kRows>(pair, xq + r * blocks, blocks, begin, end, first, last,
+                                    &state[(r - r0) * 32], y + r * y_stride + o, y_stride, valid);
+    for (; r < r1; ++r)
+      panel_pair_tile<kType, 1>(pair, xq + r * blocks, blocks, begin, end, first, last, &state[(r - r0) * 32],
+                                y + r * y_stride + o, y_stride, valid);
+  }
+}
+
 template <DType kType>
 void panels(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin, int64_t o_end,
             float* y, int64_t y_stride) {
@@ -190,10 +283,15 @@ void panels(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_
   constexpr int64_t kRowBlock = 64;  // activation rows kept in L2 while a panel sweeps them
   const int64_t blocks = w.cols / 32;
   thread_local std::vector<PanelBlock> panel;
-  panel.resize(blocks);
+  panel.resize(2 * blocks);
   for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
     const int64_t r1 = std::min(rows, r0 + kRowBlock);
-    for (int64_t o = o_begin; o < o_end; o += kPanelRows) {
+    int64_t o = o_begin;
+    if constexpr (kUseAvxVnni) {  // sixteen weight rows at a time while at least nine remain
+      for (; o + kPanelRows < o_end; o += 2 * kPanelRows)
+        pair_rows<kType>(xq, r0, r1, w, o, o_end, panel.data(), y, y_stride);
+    }
+    for (; o < o_end; o += kPanelRows) {
       const uint8_t* weight_rows[kPanelRows];  // a short last panel repeats its last row
       for (int c = 0; c < kPanelRows; ++c) weight_rows[c] = w.row(std::min(o + c, o_end - 1));
       const int valid = static_cast<int>(std::min<int64_t>(kPanelRows, o_end - o));

@@ -18,7 +18,9 @@ struct alignas(32) ActivationBlock {
   float scale;
 };
 
-void quantize_activations(const float* x, int64_t n, ActivationBlock* out);
+void quantize_activations(const float* x, int64_t n, ActivationBlock* out);  // AVX2 where available
+void quantize_activations_portable(const float* x, int64_t n, ActivationBlock* out);
+void quantize_activations_avx2(const float* x, int64_t n, ActivationBlock* out);
 
 // y[r, o] for r < rows, o_begin <= o < o_end. Quantized weights read xq (x quantized per row, n/32
 // blocks each); float weights read x.

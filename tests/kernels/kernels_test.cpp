@@ -92,6 +92,41 @@ TEST_P(MatmulTest, AvxAndPortableRowKernelsAgree) {
   for (int i = 0; i < 77; ++i) EXPECT_NEAR(a[i], b[i], 1e-6);
 }
 
+// combine and dots over several inputs give, bit for bit, the single-row loops they replace, in both
+// tables, for widths that take the tiled AVX2 paths (multiples of 8 and of 32) and widths that don't.
+TEST_P(MatmulTest, ManyRowKernelsEqualTheirSingleRowLoops) {
+  const int index = kernels::dtype_index(GetParam());
+  for (const kernels::RowKernels* table : {&kernels::portable_row_kernels(), &kernels::avx2_row_kernels()}) {
+    for (int64_t n : {8, 24, 64, 77, 256}) {
+      for (int64_t tokens : {1, 2, 3, 5, 9}) {
+        const int64_t k = 7, stride = dtype_bytes(GetParam(), n + 3);  // rows padded: a stride of their own
+        const TestMatrix w = make_matrix(GetParam(), k, n + 3, 7);
+        const std::vector<float> x = random_floats(tokens * n, 8);
+        std::vector<float> expected(tokens * n), got(tokens * n, -1.0f);
+        std::vector<const float*> inputs(tokens), small_inputs(tokens);
+        std::vector<float*> outputs(tokens);
+        std::vector<float> small_expected(tokens * k), small_got(tokens * k, -1.0f);
+        std::vector<float*> small_outputs(tokens);
+        for (int64_t t = 0; t < tokens; ++t) {
+          small_inputs[t] = x.data() + t * n;  // k = 7 mixing factors from each input's start
+          outputs[t] = got.data() + t * n;
+          for (int64_t i = 0; i < k; ++i)
+            table->axpy[index](w.view.data + i * stride, x[t * n + i], expected.data() + t * n, n);
+          inputs[t] = x.data() + t * n;
+          small_outputs[t] = small_got.data() + t * k;
+          for (int64_t o = 0; o < k; ++o)
+            small_expected[t * k + o] = table->dot[index](w.view.data + o * stride, x.data() + t * n, n);
+        }
+        table->combine[index](w.view.data, stride, k, small_inputs.data(), outputs.data(), tokens, n);
+        table->dots[index](w.view.data, stride, k, inputs.data(), small_outputs.data(), tokens, n);
+        for (int64_t i = 0; i < tokens * n; ++i) ASSERT_EQ(expected[i], got[i]) << "n " << n << " at " << i;
+        for (int64_t i = 0; i < tokens * k; ++i)
+          ASSERT_EQ(small_expected[i], small_got[i]) << "n " << n << " at " << i;
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(WeightTypes, MatmulTest, ::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 

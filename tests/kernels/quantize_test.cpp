@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 
+#include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_tiles.h"
 
@@ -111,6 +114,32 @@ TEST(QuantizeTest, ActivationBlocksMatchQ8_0) {
       EXPECT_EQ(blocks[b].offsets[k], 8 * low);
       EXPECT_EQ(blocks[b].offsets[k + 4], 8 * high);
     }
+  }
+}
+
+// The AVX2 activation quantizer gives the portable one's blocks bit for bit, on ordinary values and on
+// blocks of zeros, exact ties (k + 0.5 steps), tiny, huge, infinite and NaN values.
+TEST(QuantizeTest, Avx2ActivationBlocksMatchPortable) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
+  std::vector<float> x = random_floats(32 * 64, 9);
+  for (int b = 0; b < 64; ++b) {
+    float* block = x.data() + 32 * b;
+    const float magnitude = std::ldexp(1.0f, b % 16 * 4 - 30);  // 2^-30 .. 2^30
+    for (int i = 0; i < 32; ++i) block[i] *= magnitude;
+  }
+  std::fill(x.begin(), x.begin() + 32, 0.0f);
+  for (int i = 0; i < 32; ++i) x[32 + i] = i == 0 ? 127.0f : static_cast<float>(i) - 16.5f;  // ties
+  x[64 + 3] = std::numeric_limits<float>::infinity();
+  x[96 + 7] = std::numeric_limits<float>::quiet_NaN();
+  x[128 + 5] = -1e30f;
+  x[160 + 9] = 1e-40f;  // subnormal
+  std::vector<kernels::ActivationBlock> portable(64), avx2(64);
+  kernels::quantize_activations_portable(x.data(), x.size(), portable.data());
+  kernels::quantize_activations_avx2(x.data(), x.size(), avx2.data());
+  for (int b = 0; b < 64; ++b) {
+    EXPECT_EQ(std::memcmp(&portable[b].scale, &avx2[b].scale, sizeof(float)), 0) << "block " << b;
+    for (int i = 0; i < 32; ++i) EXPECT_EQ(portable[b].values[i], avx2[b].values[i]) << b << " " << i;
+    for (int k = 0; k < 8; ++k) EXPECT_EQ(portable[b].offsets[k], avx2[b].offsets[k]) << b << " " << k;
   }
 }
 
