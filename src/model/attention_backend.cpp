@@ -21,12 +21,21 @@ void ThreadScratch::reserve(int num_threads, int64_t floats_per_thread) {
 }
 
 std::vector<AttentionTask> attention_tasks(const ForwardBatch& batch) {
-  std::vector<AttentionTask> tasks;
-  tasks.reserve(batch.token_ids.size());
+  std::vector<AttentionTask> in_order;
+  in_order.reserve(batch.token_ids.size());
   for (const SequenceSpan& sequence : batch.sequences) {
     for (int64_t i = 0; i < sequence.num_new; ++i) {
-      tasks.push_back({&sequence, sequence.first_row + i, sequence.num_cached + i});
+      in_order.push_back({&sequence, sequence.first_row + i, sequence.num_cached + i});
     }
+  }
+  // A row's work grows with its position, and ThreadPool::parallel_for gives each thread a contiguous
+  // range: in prompt order, the thread with the last rows of a prefill would do most of the work.
+  // Alternating first and last (0, n-1, 1, n-2, ...) makes any contiguous range about equally costly.
+  std::vector<AttentionTask> tasks;
+  tasks.reserve(in_order.size());
+  for (size_t front = 0, back = in_order.size(); front < back;) {
+    tasks.push_back(in_order[front++]);
+    if (front < back) tasks.push_back(in_order[--back]);
   }
   return tasks;
 }

@@ -56,6 +56,7 @@ struct AttentionTask {
   int64_t row;       // batch row
   int64_t position;  // position of the row's token; it attends to positions 0 .. position
 };
+// The batch's rows, ordered so that contiguous ranges of tasks cost about the same.
 std::vector<AttentionTask> attention_tasks(const ForwardBatch& batch);
 
 }  // namespace cpm

@@ -23,9 +23,13 @@ class LatentAttention : public AttentionBackend {
               const AttentionInputs& inputs, KvCache& cache, float* out) override;
 
  private:
-  void attend_heads(int64_t layer, const LayerWeights& weights, const AttentionTask& task, int64_t first_head,
-                    int64_t num_heads, const AttentionInputs& inputs, const KvCache& cache, float* scratch,
-                    float* out) const;
+  // Tokens per work item of a prefill: their queries and outputs pass kv_b_proj together.
+  static constexpr int64_t kTokensPerItem = 4;
+
+  // Heads [first_head, first_head + num_heads) of tasks[0 .. count).
+  void attend_heads(int64_t layer, const LayerWeights& weights, const AttentionTask* tasks, int64_t count,
+                    int64_t first_head, int64_t num_heads, const AttentionInputs& inputs,
+                    const KvCache& cache, float* scratch, float* out) const;
 
   const ModelConfig& config_;
   ThreadPool& pool_;
