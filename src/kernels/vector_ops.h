@@ -1,4 +1,5 @@
-// Element-wise and per-row operations of the forward pass, on f32 rows.
+// Element-wise and per-row operations of the forward pass, on f32 rows. AVX2 builds where the CPU
+// has it (vector_ops_avx2.cpp: exp as a polynomial within about 2 ulp of std::exp), else portable.
 #pragma once
 
 #include <cstdint>

@@ -6,9 +6,11 @@
 #include <random>
 
 #include "kernels/attention_kernels.h"
+#include "kernels/cpu_features.h"
 #include "kernels/dot_kernels.h"
 #include "kernels/matmul.h"
 #include "kernels/vector_ops.h"
+#include "kernels/vector_ops_internal.h"
 
 namespace cpm {
 namespace {
@@ -148,6 +150,40 @@ TEST(VectorOpsTest, RmsNormSiluSoftmax) {
   EXPECT_NEAR(scores[0], 1 / (1 + std::exp(-1.0)), 1e-6);
   EXPECT_NEAR(scores[0] + scores[1] + scores[2], 1.0, 1e-6);
   softmax(nullptr, 0);  // zero-length input is a no-op
+}
+
+// The AVX2 builds against double-precision references, over lengths with and without a tail and
+// inputs from -100 to 100 (exp's clamped ends included): relative error within a few float ulps.
+TEST(VectorOpsTest, Avx2BuildsMatchDoublePrecision) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
+  for (int64_t n : {1, 7, 8, 9, 33, 100, 2560}) {
+    std::vector<float> x = random_floats(n, 20), w = random_floats(n, 21);
+    for (int64_t i = 0; i < n; ++i) x[i] *= i % 3 == 0 ? 100.0f : 8.0f;
+    std::vector<float> gate = x, out(n);
+    kernels::silu_mul_avx2(gate.data(), w.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double want = x[i] / (1 + std::exp(-static_cast<double>(x[i]))) * w[i];
+      ASSERT_NEAR(gate[i], want, 1e-6 * std::fabs(want) + 1e-30) << "silu, n " << n << " at " << i;
+    }
+    std::vector<float> scores = x;
+    kernels::softmax_avx2(scores.data(), n);
+    double largest = x[0], total = 0;
+    for (float v : x) largest = std::max<double>(largest, v);
+    for (float v : x) total += std::exp(v - largest);
+    for (int64_t i = 0; i < n; ++i) {
+      // The float difference x - max carries a rounding error of up to |x - max| * 2^-24 into exp.
+      const double want = std::exp(x[i] - largest) / total, spread = std::fabs(x[i] - largest);
+      ASSERT_NEAR(scores[i], want, (1e-6 + 1.2e-7 * spread) * want + 1e-37)
+          << "softmax, n " << n << " at " << i;
+    }
+    kernels::rms_norm_avx2(x.data(), w.data(), 1e-5f, n, out.data());
+    double squares = 0;
+    for (float v : x) squares += static_cast<double>(v) * v;
+    const double inverse = 1.0 / std::sqrt(squares / static_cast<double>(n) + 1e-5);
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_NEAR(out[i], x[i] * inverse * w[i], 1e-6 * std::fabs(x[i] * inverse * w[i]) + 1e-30)
+          << "rms, n " << n;
+  }
 }
 
 class AttentionKernelTest : public ::testing::TestWithParam<DType> {};
