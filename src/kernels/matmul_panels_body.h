@@ -207,15 +207,23 @@ void panel_pair_tile(const PanelBlock* pair, const ActivationBlock* xq, int64_t 
     for (int r = 0; r < R; ++r) xb[r] = xq + r * x_blocks + b;
     for (int h = 0; h < 2; ++h) {
       __m256i sums[R][2];
-      for (int r = 0; r < R; ++r)
-        sums[r][0] = sums[r][1] = _mm256_set1_epi32(-kOffsetScale * xb[r]->offsets[4 * h]);
-      for (int q = 0; q < 4; ++q) {
-        const __m256i w0 = _mm256_load_si256(&wb[0].quads[4 * h + q]);
-        const __m256i w1 = _mm256_load_si256(&wb[1].quads[4 * h + q]);
-        for (int r = 0; r < R; ++r) {
-          const __m256i x = broadcast4(xb[r]->values + 16 * h + 4 * q);
-          sums[r][0] = _mm256_dpbusd_avx_epi32(sums[r][0], w0, x);
-          sums[r][1] = _mm256_dpbusd_avx_epi32(sums[r][1], w1, x);
+      if constexpr (kUseAvxVnni) {
+        for (int r = 0; r < R; ++r)
+          sums[r][0] = sums[r][1] = _mm256_set1_epi32(-kOffsetScale * xb[r]->offsets[4 * h]);
+        for (int q = 0; q < 4; ++q) {
+          const __m256i w0 = _mm256_load_si256(&wb[0].quads[4 * h + q]);
+          const __m256i w1 = _mm256_load_si256(&wb[1].quads[4 * h + q]);
+          for (int r = 0; r < R; ++r) {
+            const __m256i x = broadcast4(xb[r]->values + 16 * h + 4 * q);
+            sums[r][0] = _mm256_dpbusd_avx_epi32(sums[r][0], w0, x);
+            sums[r][1] = _mm256_dpbusd_avx_epi32(sums[r][1], w1, x);
+          }
+        }
+      } else {  // AVX2: panel by panel, as panel_tile does
+        for (int p = 0; p < 2; ++p) {
+          __m256i panel_sums[R];
+          half_sums<kType, R>(wb[p], h, xb, panel_sums);
+          for (int r = 0; r < R; ++r) sums[r][p] = panel_sums[r];
         }
       }
       for (int r = 0; r < R; ++r) {
@@ -287,10 +295,8 @@ void panels(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_
   for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
     const int64_t r1 = std::min(rows, r0 + kRowBlock);
     int64_t o = o_begin;
-    if constexpr (kUseAvxVnni) {  // sixteen weight rows at a time while at least nine remain
-      for (; o + kPanelRows < o_end; o += 2 * kPanelRows)
-        pair_rows<kType>(xq, r0, r1, w, o, o_end, panel.data(), y, y_stride);
-    }
+    for (; o + kPanelRows < o_end; o += 2 * kPanelRows)  // sixteen weight rows while nine or more remain
+      pair_rows<kType>(xq, r0, r1, w, o, o_end, panel.data(), y, y_stride);
     for (; o < o_end; o += kPanelRows) {
       const uint8_t* weight_rows[kPanelRows];  // a short last panel repeats its last row
       for (int c = 0; c < kPanelRows; ++c) weight_rows[c] = w.row(std::min(o + c, o_end - 1));
