@@ -1,5 +1,6 @@
 #include "kernels/matmul.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -126,6 +127,39 @@ void matmul(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride, co
   pool.parallel_for(
       w.rows, quantized ? kQuantizedOutputGrain : kOutputGrain,
       [&](int, int64_t begin, int64_t end) { body(x, xq, rows, x_stride, w, begin, end, y, y_stride); });
+}
+
+void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride,
+                       std::initializer_list<MatmulOutput> outputs) {
+  if (rows <= 0 || outputs.size() == 0) return;
+  const MatrixView& first = *outputs.begin()->w;
+  const bool quantized = dtype_info(first.dtype).block_size > 1;
+  bool alike = true;  // one quantization of x serves all only when they agree on it
+  for (const MatmulOutput& out : outputs)
+    alike = alike && out.w->cols == first.cols && (dtype_info(out.w->dtype).block_size > 1) == quantized;
+  if (!alike) {
+    for (const MatmulOutput& out : outputs) matmul(pool, x, rows, x_stride, *out.w, out.y, out.y_stride);
+    return;
+  }
+  const kernels::ActivationBlock* xq =
+      quantized ? quantize_rows(pool, x, rows, x_stride, first.cols) : nullptr;
+  const auto body = cpu_has_avx2() ? kernels::matmul_range_avx2 : kernels::matmul_range_portable;
+  const int64_t grain = quantized ? kQuantizedOutputGrain : kOutputGrain;
+  // Work units of `grain` output rows, numbered across the matrices in order.
+  int64_t units = 0;
+  for (const MatmulOutput& out : outputs) units += (out.w->rows + grain - 1) / grain;
+  pool.parallel_for(units, 1, [&](int, int64_t begin, int64_t end) {
+    int64_t first_unit = 0;
+    for (const MatmulOutput& out : outputs) {
+      const int64_t count = (out.w->rows + grain - 1) / grain;
+      const int64_t from = std::max(begin, first_unit), to = std::min(end, first_unit + count);
+      if (from < to) {
+        body(x, xq, rows, x_stride, *out.w, (from - first_unit) * grain,
+             std::min(out.w->rows, (to - first_unit) * grain), out.y, out.y_stride);
+      }
+      first_unit += count;
+    }
+  });
 }
 
 float dot_row(const MatrixView& w, int64_t row, const float* x) {

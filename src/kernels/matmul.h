@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "core/tensor.h"
 #include "core/thread_pool.h"
@@ -19,6 +20,17 @@ void matmul(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride, co
 inline void matmul(ThreadPool& pool, const float* x, int64_t rows, const MatrixView& w, float* y) {
   matmul(pool, x, rows, w.cols, w, y, w.rows);
 }
+
+// Several products of the same x, such as gate_proj and up_proj: x is quantized once and all outputs
+// are computed in one parallel region (one wait for the threads instead of one per matrix). Same
+// results as separate matmul calls.
+struct MatmulOutput {
+  const MatrixView* w;
+  float* y;
+  int64_t y_stride;
+};
+void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride,
+                       std::initializer_list<MatmulOutput> outputs);
 
 // Single-threaded building blocks with the same summation order as matmul.
 float dot_row(const MatrixView& w, int64_t row, const float* x);

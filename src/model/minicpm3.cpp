@@ -131,11 +131,12 @@ void MiniCPM3::attention_rows(int64_t layer, const ForwardBatch& batch, KvCache&
   const int64_t width = c.kv_lora_rank + c.qk_rope_head_dim;
   const float eps = static_cast<float>(c.rms_norm_eps);
   rms_norm_rows(input, rows, d, w.input_layernorm, eps, normed_.data(), d);
-  matmul(pool_, normed_.data(), rows, w.q_a_proj, q_low_rank_.data());
+  matmul_same_input(pool_, normed_.data(), rows, d,
+                    {{&w.q_a_proj, q_low_rank_.data(), w.q_a_proj.rows},
+                     {&w.kv_a_proj_with_mqa, compressed_.data(), w.kv_a_proj_with_mqa.rows}});
   rms_norm_rows(q_low_rank_.data(), rows, c.q_lora_rank, w.q_a_layernorm, kLatentNormEps, q_low_rank_.data(),
                 c.q_lora_rank);
   matmul(pool_, q_low_rank_.data(), rows, w.q_b_proj, queries_.data());
-  matmul(pool_, normed_.data(), rows, w.kv_a_proj_with_mqa, compressed_.data());
   rms_norm_rows(compressed_.data(), rows, width, w.kv_a_layernorm, kLatentNormEps, compressed_.data(), width);
   apply_rotary(batch);
   attention_->attend(layer, w, batch, AttentionInputs{queries_.data(), compressed_.data(), width}, cache,
@@ -156,8 +157,9 @@ void MiniCPM3::mlp_block(int64_t layer, int64_t rows) {
   const int64_t d = c.hidden_size;
   rms_norm_rows(hidden_.data(), rows, d, w.post_attention_layernorm, static_cast<float>(c.rms_norm_eps),
                 normed_.data(), d);
-  matmul(pool_, normed_.data(), rows, w.gate_proj, gate_.data());
-  matmul(pool_, normed_.data(), rows, w.up_proj, up_.data());
+  matmul_same_input(
+      pool_, normed_.data(), rows, d,
+      {{&w.gate_proj, gate_.data(), w.gate_proj.rows}, {&w.up_proj, up_.data(), w.up_proj.rows}});
   silu_mul(gate_.data(), up_.data(), rows * c.intermediate_size);
   matmul(pool_, gate_.data(), rows, w.down_proj, projected_.data());
   sum_over_group(projected_, rows * d);

@@ -9,6 +9,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/dot_kernels.h"
 #include "kernels/matmul.h"
+#include "kernels/quantize.h"
 #include "kernels/vector_ops.h"
 #include "kernels/vector_ops_internal.h"
 
@@ -150,6 +151,57 @@ TEST(VectorOpsTest, RmsNormSiluSoftmax) {
   EXPECT_NEAR(scores[0], 1 / (1 + std::exp(-1.0)), 1e-6);
   EXPECT_NEAR(scores[0] + scores[1] + scores[2], 1.0, 1e-6);
   softmax(nullptr, 0);  // zero-length input is a no-op
+}
+
+// A matrix of random weights quantized row by row (q8_0 or q4_0).
+TestMatrix make_quantized_matrix(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
+  TestMatrix m;
+  m.values = random_floats(rows * cols, seed);
+  const int64_t row_bytes = dtype_bytes(dtype, cols);
+  m.bytes.resize(rows * row_bytes);
+  for (int64_t r = 0; r < rows; ++r) {
+    if (dtype == DType::kQ8_0) {
+      quantize_row_q8_0(&m.values[r * cols], cols, reinterpret_cast<BlockQ8_0*>(&m.bytes[r * row_bytes]));
+    } else {
+      quantize_row_q4_0(&m.values[r * cols], cols, reinterpret_cast<BlockQ4_0*>(&m.bytes[r * row_bytes]));
+    }
+  }
+  m.view = make_matrix_view(dtype, rows, cols, m.bytes.data());
+  return m;
+}
+
+// Products sharing one input in one parallel region equal separate matmul calls, bit for bit: float
+// pairs, quantized pairs (one quantization of x) and a mixed pair (computed separately).
+TEST(MatmulSameInputTest, EqualsSeparateProducts) {
+  const int64_t in = 64;
+  const std::vector<std::pair<TestMatrix, TestMatrix>> pairs = [&] {
+    std::vector<std::pair<TestMatrix, TestMatrix>> list;
+    list.emplace_back(make_matrix(DType::kF32, 37, in, 1), make_matrix(DType::kBF16, 50, in, 2));
+    list.emplace_back(make_quantized_matrix(DType::kQ8_0, 37, in, 3),
+                      make_quantized_matrix(DType::kQ8_0, 70, in, 4));
+    list.emplace_back(make_quantized_matrix(DType::kQ4_0, 48, in, 5),
+                      make_quantized_matrix(DType::kQ4_0, 19, in, 6));
+    list.emplace_back(make_matrix(DType::kF32, 21, in, 7), make_quantized_matrix(DType::kQ4_0, 33, in, 8));
+    return list;
+  }();
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int64_t rows : {1, 5, 20}) {
+      const std::vector<float> x = random_floats(rows * (in + 1), 9);
+      for (const auto& [a, b] : pairs) {
+        std::vector<float> ya(rows * a.view.rows), yb(rows * b.view.rows), want_a(ya.size()),
+            want_b(yb.size());
+        matmul(pool, x.data(), rows, in + 1, a.view, want_a.data(), a.view.rows);
+        matmul(pool, x.data(), rows, in + 1, b.view, want_b.data(), b.view.rows);
+        matmul_same_input(pool, x.data(), rows, in + 1,
+                          {{&a.view, ya.data(), a.view.rows}, {&b.view, yb.data(), b.view.rows}});
+        ASSERT_EQ(ya, want_a) << dtype_name(a.view.dtype) << ", " << threads << " threads, " << rows
+                              << " rows";
+        ASSERT_EQ(yb, want_b) << dtype_name(b.view.dtype) << ", " << threads << " threads, " << rows
+                              << " rows";
+      }
+    }
+  }
 }
 
 // The AVX2 builds against double-precision references, over lengths with and without a tail and
