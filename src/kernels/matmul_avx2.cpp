@@ -110,7 +110,8 @@ void float_range(const float* x, int64_t rows, int64_t x_stride, const MatrixVie
     float_tile<kType, R, O>(x + r * x_stride, x_stride, w, o, y + r * y_stride, y_stride);
   };
   if (rows < 4) {
-    tiled<1, 4>(rows, o_begin, o_end, tile);  // decode: stream weights, four outputs in flight
+    // Decode: stream weights, eight rows in flight (four measured about 10% slower on bf16).
+    tiled<1, 8>(rows, o_begin, o_end, tile);
   } else {
     tiled<4, 3>(rows, o_begin, o_end, tile);
   }
