@@ -70,8 +70,11 @@ def read_jsonl(path):
 class SequenceSource:
     """Sequence number i of a run is a pure function of (seed, i), so a resumed run sees the same data."""
 
-    def __init__(self, tokenizer, length, seed, excluded_questions, context_weight=0.25, style=FINAL):
+    def __init__(self, tokenizer, length, seed, excluded_questions, context_weight=0.25, style=FINAL,
+                 number_weight=1.0):
         self.tokenizer = tokenizer
+        self.number_weight = number_weight
+        self.digit_ids = {i for i, token in tokenizer.id_to_token.items() if token.isdigit()}
         self.style = style
         self.context_weight = context_weight
         self.length = length
@@ -88,8 +91,10 @@ class SequenceSource:
         """(ids, weights): length + 1 token ids starting with BOS, and each token's weight as a training target.
 
         Answers (plus the "Question" that follows "\n\n", so the model learns where to stop, and <|im_end|> in
-        chats) weigh 1; every other token weighs context_weight: 0 in the first stage (questions as context
-        only), 0.25 in the final one, for some language-model signal from the questions' words.
+        chats) weigh 1, except their digits, which weigh number_weight (above 1 to stress the numbers an answer
+        copies from its question, the usual mistake of a trained model); every other token weighs
+        context_weight: 0 in the first stage (questions as context only), 0.25 in the final one, for some
+        language-model signal from the questions' words.
         The questions used are left in self.last_questions.
         """
         generator = Generator(self.seed * 1_000_003 + index, self.style)
@@ -123,7 +128,7 @@ class SequenceSource:
             first, last = len(self.tokenizer.encode(text[:begin])), len(self.tokenizer.encode(text[:end]))
             assert ids[:last] == self.tokenizer.encode(text[:end])
             for k in range(first, min(last, len(ids))):
-                weights[k] = 1.0
+                weights[k] = self.number_weight if ids[k] in self.digit_ids else 1.0
         return ids[:self.length + 1], weights[:self.length + 1]
 
     def batch(self, step, batch_size):

@@ -42,6 +42,7 @@ def parse_args():
     parser.add_argument("--init-from", help="start from this checkpoint's weights (new optimizer and schedule)")
     parser.add_argument("--context-weight", type=float, default=0.25,
                         help="loss weight of non-answer tokens (answers weigh 1)")
+    parser.add_argument("--number-weight", type=float, default=1.0, help="loss weight of the answers' digits")
     return parser.parse_args()
 
 
@@ -81,7 +82,7 @@ def main():
     init_weights(model, config_dict["initializer_range"])
     optimizer = make_optimizer(model, args)
     source = SequenceSource(tokenizer, args.seq_len, args.seed, held_out_questions(args.style), args.context_weight,
-                            STYLES[args.style])
+                            STYLES[args.style], args.number_weight)
 
     checkpoint_path = os.path.join(args.out_dir, "last.pt")
     step = 0
