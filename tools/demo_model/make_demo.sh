@@ -1,8 +1,9 @@
 #!/bin/sh
 # Rebuilds models/demo and tests/data/demo from nothing: tokenizer, held-out set, training, export, cases, accuracy.
 # Usage: tools/demo_model/make_demo.sh [RUN_DIR]   (RUN_DIR keeps the training checkpoints; default /tmp/demo_run)
-# Training has five stages (README.md): harder problems with named answers, then the final style, then the
-# final style drawn toward the weak kinds of problem, then twice the final style again at a lower lr.
+# Training has seven stages (README.md): harder problems with named answers, then the final style, then the
+# final style drawn toward the weak kinds of problem, twice the final style again at a lower lr, then two
+# stages that weigh the answers' digits more.
 set -e
 cd "$(dirname "$0")"
 PY=/usr/bin/python3
@@ -37,6 +38,12 @@ $PY train.py --model-dir $MODEL --out-dir "$RUN/tail" --init-from "$RUN/weak/las
   --context-weight 0.25 --steps 150 --warmup 10 --lr 5e-4 --seed 4
 $PY train.py --model-dir $MODEL --out-dir "$RUN/tail2" --init-from "$RUN/tail/last.pt" --style final \
   --context-weight 0.25 --steps 150 --warmup 10 --lr 5e-4 --seed 5
-$PY export.py --checkpoint "$RUN/tail2/last.pt" --model-dir $MODEL
+# Stages 6 and 7 weigh the answers' digits more (--number-weight): the usual mistake was a number the
+# answer should have copied from its question.
+$PY train.py --model-dir $MODEL --out-dir "$RUN/digits" --init-from "$RUN/tail2/last.pt" --style final \
+  --context-weight 0.25 --number-weight 4 --steps 400 --warmup 20 --lr 5e-4 --seed 7
+$PY train.py --model-dir $MODEL --out-dir "$RUN/digits-weak" --init-from "$RUN/digits/last.pt" --style final-weak \
+  --context-weight 0.25 --number-weight 8 --steps 400 --warmup 20 --lr 3e-4 --seed 8
+$PY export.py --checkpoint "$RUN/digits-weak/last.pt" --model-dir $MODEL
 $PY write_cases.py --model-dir $MODEL --out-dir ../../tests/data/demo
 $PY evaluate.py --model-dir $MODEL
