@@ -120,13 +120,8 @@ const kernels::ActivationBlock* quantize_rows(ThreadPool& pool, const float* x, 
 
 void matmul(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride, const MatrixView& w, float* y,
             int64_t y_stride) {
-  if (rows <= 0 || w.rows <= 0) return;
-  const bool quantized = dtype_info(w.dtype).block_size > 1;
-  const kernels::ActivationBlock* xq = quantized ? quantize_rows(pool, x, rows, x_stride, w.cols) : nullptr;
-  const auto body = cpu_has_avx2() ? kernels::matmul_range_avx2 : kernels::matmul_range_portable;
-  pool.parallel_for(
-      w.rows, quantized ? kQuantizedOutputGrain : kOutputGrain,
-      [&](int, int64_t begin, int64_t end) { body(x, xq, rows, x_stride, w, begin, end, y, y_stride); });
+  if (w.rows <= 0) return;
+  matmul_same_input(pool, x, rows, x_stride, {{&w, y, y_stride}});
 }
 
 void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride,
