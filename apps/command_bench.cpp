@@ -15,6 +15,7 @@
 #include "core/memory_bandwidth.h"
 #include "dist/mpi_communicator.h"
 #include "dist/tensor_parallel_run.h"
+#include "eval/latency_stats.h"
 #include "kernels/compute_peak.h"
 #include "model_options.h"
 
@@ -36,9 +37,10 @@ struct Summary {
   double median, min, max;
 };
 
+// The median of an even count is the mean of the middle two (numpy's), not the faster one.
 Summary summarize(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return {values[values.size() / 2], values.front(), values.back()};
+  const LatencySummary summary = summarize_latencies(std::move(values));
+  return {summary.median, summary.min, summary.max};
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
