@@ -6,7 +6,7 @@
 set -uo pipefail
 bin=$1
 source_dir=$2
-min_accuracy=${3:-0.35}
+min_accuracy=${3:-0.6}
 model="$source_dir/models/demo"
 work=$(mktemp -d)
 server_pid=""

@@ -7,7 +7,7 @@ conversations so chat requests get the same worked answers, ended by <|im_end|>.
 import json
 import random
 
-from problems import FINAL, FINAL_WEAK, FIRST_STAGE, Generator, chat_turns, few_shot_block
+from problems import FINAL, FINAL_QUOTED, FINAL_QUOTED_WEAK, FINAL_WEAK, FIRST_STAGE, Generator, chat_turns, few_shot_block
 
 TEST_SEED = 2024
 TEST_COUNT = 500
@@ -16,7 +16,8 @@ CHAT_FRACTION = 0.15
 SYSTEM_TURN = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
 
 
-STYLES = {"first": FIRST_STAGE, "final": FINAL, "final-weak": FINAL_WEAK}
+STYLES = {"first": FIRST_STAGE, "final": FINAL, "final-weak": FINAL_WEAK, "final-quoted": FINAL_QUOTED,
+          "final-quoted-weak": FINAL_QUOTED_WEAK}
 
 
 def test_set(style, seed=TEST_SEED, count=TEST_COUNT):
@@ -54,9 +55,11 @@ def first_stage_questions(tokenizer):
 
 
 def write_test_set(path, tokenizer):
-    """The final-style held-out set, minus questions the first stage trained on (6 of the first 500)."""
+    """The final-style held-out set, minus questions the first stage trained on (6 of the first 500). Its
+    answers (the few-shot examples of an evaluation) are quoted ones, as the shipped model's last stage
+    writes them; FINAL_QUOTED draws the same questions as FINAL."""
     seen = first_stage_questions(tokenizer)
-    records = [r for r in test_set(FINAL, count=TEST_POOL) if r["question"] not in seen][:TEST_COUNT]
+    records = [r for r in test_set(FINAL_QUOTED, count=TEST_POOL) if r["question"] not in seen][:TEST_COUNT]
     with open(path, "w") as f:
         for record in records:
             f.write(json.dumps(record) + "\n")

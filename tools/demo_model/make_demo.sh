@@ -1,9 +1,9 @@
 #!/bin/sh
 # Rebuilds models/demo and tests/data/demo from nothing: tokenizer, held-out set, training, export, cases, accuracy.
 # Usage: tools/demo_model/make_demo.sh [RUN_DIR]   (RUN_DIR keeps the training checkpoints; default /tmp/demo_run)
-# Training has seven stages (README.md): harder problems with named answers, then the final style, then the
-# final style drawn toward the weak kinds of problem, twice the final style again at a lower lr, then two
-# stages that weigh the answers' digits more.
+# Training has eight stages (README.md): harder problems with named answers, then the final style, then the
+# final style drawn toward the weak kinds of problem, twice the final style again at a lower lr, two stages
+# that weigh the answers' digits more, and one that quotes the question in two-step answers.
 set -e
 cd "$(dirname "$0")"
 PY=/usr/bin/python3
@@ -44,6 +44,10 @@ $PY train.py --model-dir $MODEL --out-dir "$RUN/digits" --init-from "$RUN/tail2/
   --context-weight 0.25 --number-weight 4 --steps 400 --warmup 20 --lr 5e-4 --seed 7
 $PY train.py --model-dir $MODEL --out-dir "$RUN/digits-weak" --init-from "$RUN/digits/last.pt" --style final-weak \
   --context-weight 0.25 --number-weight 8 --steps 400 --warmup 20 --lr 3e-4 --seed 8
-$PY export.py --checkpoint "$RUN/digits-weak/last.pt" --model-dir $MODEL
+# Stage 8 answers in the quoted style: a two-step answer's second line repeats the question's words that lead
+# to its third number, then uses it (the usual mistake after stage 7 was a third number not in the question).
+$PY train.py --model-dir $MODEL --out-dir "$RUN/quoted" --init-from "$RUN/digits-weak/last.pt" \
+  --style final-quoted-weak --context-weight 0.25 --number-weight 8 --steps 400 --warmup 20 --lr 5e-4 --seed 10
+$PY export.py --checkpoint "$RUN/quoted/last.pt" --model-dir $MODEL
 $PY write_cases.py --model-dir $MODEL --out-dir ../../tests/data/demo
 $PY evaluate.py --model-dir $MODEL

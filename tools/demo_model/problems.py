@@ -13,7 +13,10 @@ from collections import namedtuple
 # worked lines ("Tom has 3 + 4 = <<3+4=7>>7 apples.") instead of plain ones ("Now there are ...").
 # template_weights (optional) maps template method names to relative weights for drawing problems; None draws
 # every template equally (the held-out test set's draw, which must not change).
-Style = namedtuple("Style", ["max_value", "named_answers", "template_weights"], defaults=(None,))
+# quoted (plain answers only) starts a two-step answer's second line with the question's words that lead to
+# its third number ("Then gives away 7, leaving 17 - 7 = ..."), so the number is copied right after the same
+# words in the question instead of being looked up by position.
+Style = namedtuple("Style", ["max_value", "named_answers", "template_weights", "quoted"], defaults=(None, False))
 # The shipped model was trained in two stages (see README.md): first on harder problems whose answers
 # name people and objects (that stage's text also trained the tokenizer), then on the final style,
 # which the held-out test set uses.
@@ -28,6 +31,16 @@ FINAL_WEAK = FINAL._replace(template_weights={
     "sub_difference": 1.0,
     "add_then_sub": 1.5, "sub_then_add": 1.5, "mul_then_sub": 1.5, "mul_then_add": 1.5, "more_then_total": 1.5,
     "three_days": 1.5, "price_change": 1.5, "fewer_then_total": 1.5,
+})
+# Stage 8 (README.md): the quoted answers, drawn toward the two-step problems whose second step takes the
+# question's third number (those the model still got wrong after stage 7, using a number not in the question).
+FINAL_QUOTED = FINAL._replace(quoted=True)
+FINAL_QUOTED_WEAK = FINAL_QUOTED._replace(template_weights={
+    "mul_groups": 0.5, "mul_days": 0.5, "mul_price": 0.5, "times_as_many": 0.5,
+    "add_more": 0.5, "add_together": 0.5, "add_more_than": 0.5, "sub_give": 0.5, "sub_fewer": 0.5,
+    "sub_difference": 0.5,
+    "add_then_sub": 2.0, "sub_then_add": 2.0, "mul_then_sub": 2.0, "mul_then_add": 2.0, "more_then_total": 1.0,
+    "three_days": 2.0, "price_change": 2.0, "fewer_then_total": 1.0,
 })
 NAMES = [
     ("Tom", "he", "his"), ("Anna", "she", "her"), ("Ben", "he", "his"), ("Lucy", "she", "her"),
@@ -79,6 +92,7 @@ class Generator:
         self.max_value = style.max_value
         self.named_answers = style.named_answers
         self.template_weights = style.template_weights
+        self.quoted = style.quoted
         self.templates = [
             self.add_more, self.add_together, self.sub_give, self.sub_fewer, self.add_more_than,
             self.sub_difference, self.mul_groups, self.mul_days, self.mul_price,
@@ -94,8 +108,10 @@ class Generator:
     def num(self, low, high):
         return self.rng.randint(low, high)
 
-    def lines(self, plain, named):
-        return named if self.named_answers else plain
+    def lines(self, plain, named, quoted=None):
+        if self.named_answers:
+            return named
+        return quoted if self.quoted and quoted is not None else plain
 
     def sum_pair(self, low=1):
         """a, b with a + b <= max_value."""
@@ -207,7 +223,8 @@ class Generator:
         q = f"{n} has {a} {t}. {p.capitalize()} {self.pick(GET_VERBS)} {b} more and then {give}. How many {t} does {n} have now?"
         first, x = calc(a, "+", b)
         second, r = calc(x, "-", c)
-        return Problem(q, self.lines([f"First there are {first}.", f"Then there are {second}."], [f"First {n} has {first} {t}.", f"Then {p} has {second} {t}."]), r)
+        return Problem(q, self.lines([f"First there are {first}.", f"Then there are {second}."], [f"First {n} has {first} {t}.", f"Then {p} has {second} {t}."],
+                                     [f"First there are {first}.", f"And then {give}, leaving {second}."]), r)
 
     def sub_then_add(self):
         (n, p, _), (m, _, _) = self.people()
@@ -218,7 +235,8 @@ class Generator:
         q = f"{n} had {a} {t}. {p.capitalize()} gave {b} to {m} and then bought {c} more. How many {t} does {n} have now?"
         first, _ = calc(a, "-", b)
         second, r = calc(x, "+", c)
-        return Problem(q, self.lines([f"After giving some away there are {first}.", f"After buying more there are {second}."], [f"After giving some away, {n} has {first} {t}.", f"After buying more, {p} has {second} {t}."]), r)
+        return Problem(q, self.lines([f"After giving some away there are {first}.", f"After buying more there are {second}."], [f"After giving some away, {n} has {first} {t}.", f"After buying more, {p} has {second} {t}."],
+                                     [f"After giving some away there are {first}.", f"And then bought {c} more, making {second}."]), r)
 
     def mul_then_sub(self):
         (n, p, _), _ = self.people()
@@ -229,7 +247,8 @@ class Generator:
         q = f"{n} buys {a} {many} of {t} with {b} {t} in each {one}. {p.capitalize()} gives away {c} {t}. How many {t} does {n} have left?"
         first, x = calc(a, "*", b)
         second, r = calc(x, "-", c)
-        return Problem(q, self.lines([f"At first there are {first}.", f"After giving some away there are {second} left."], [f"{n} buys {first} {t}.", f"{p.capitalize()} has {second} {t} left."]), r)
+        return Problem(q, self.lines([f"At first there are {first}.", f"After giving some away there are {second} left."], [f"{n} buys {first} {t}.", f"{p.capitalize()} has {second} {t} left."],
+                                     [f"At first there are {first}.", f"After giving away {c} there are {second} left."]), r)
 
     def mul_then_add(self):
         (n, p, _), _ = self.people()
@@ -242,7 +261,8 @@ class Generator:
         q = f"{n} has {a} {many} with {b} {t} in each {one}. {p.capitalize()} also has {c} loose {t}. How many {t} does {n} have in all?"
         first, x = calc(a, "*", b)
         second, r = calc(x, "+", c)
-        return Problem(q, self.lines([f"The full ones hold {first}.", f"In all there are {second}."], [f"The {many} hold {first} {t}.", f"In all {n} has {second} {t}."]), r)
+        return Problem(q, self.lines([f"The full ones hold {first}.", f"In all there are {second}."], [f"The {many} hold {first} {t}.", f"In all {n} has {second} {t}."],
+                                     [f"The full ones hold {first}.", f"{p.capitalize()} also has {c} loose, so in all there are {second}."]), r)
 
     def more_then_total(self):
         (n, _, _), (m, _, _) = self.people()
@@ -273,7 +293,8 @@ class Generator:
         q = f"{n} collected {a} {t} on {DAYS[d1]}, {b} on {DAYS[d2]} and {c} on {DAYS[d3]}. How many {t} did {n} collect in total?"
         first, x = calc(a, "+", b)
         second, r = calc(x, "+", c)
-        return Problem(q, self.lines([f"The first two days give {first}.", f"In total that is {second}."], [f"On the first two days {n} collected {first} {t}.", f"In total {n} collected {second} {t}."]), r)
+        return Problem(q, self.lines([f"The first two days give {first}.", f"In total that is {second}."], [f"On the first two days {n} collected {first} {t}.", f"In total {n} collected {second} {t}."],
+                                     [f"The first two days give {first}.", f"That and {c} on {DAYS[d3]} make {second} in total."]), r)
 
     def price_change(self):
         (n, p, _), _ = self.people()
@@ -285,7 +306,8 @@ class Generator:
         q = f"{n} buys {a} {t} that cost ${b} each. {p.capitalize()} pays with a ${c} bill. How much change does {p} get?"
         x = a * b
         second, r = calc(c, "-", x)
-        return Problem(q, self.lines([f"The cost is {a} * {b} = $<<{a}*{b}={x}>>{x}.", f"The change is {second} dollars."], [f"The {t} cost {a} * {b} = $<<{a}*{b}={x}>>{x}.", f"The change is {second} dollars."]), r)
+        return Problem(q, self.lines([f"The cost is {a} * {b} = $<<{a}*{b}={x}>>{x}.", f"The change is {second} dollars."], [f"The {t} cost {a} * {b} = $<<{a}*{b}={x}>>{x}.", f"The change is {second} dollars."],
+                                     [f"The cost is {a} * {b} = $<<{a}*{b}={x}>>{x}.", f"Paying with a ${c} bill, the change is {second} dollars."]), r)
 
     def times_as_many(self):
         (n, _, _), (m, _, _) = self.people()
