@@ -99,7 +99,7 @@ void matmul_range_portable(const float* x, const ActivationBlock* xq, int64_t ro
 namespace {
 // Output rows per task: small enough to balance two threads, large enough to amortize dispatch.
 // Quantized tiles compute outputs four or eight at a time, so their tasks are multiples of 16.
-constexpr int64_t kOutputGrain = 24;  // a multiple of the float tiles: 3 outputs (prefill), 8 (decode)
+constexpr int64_t kOutputGrain = 24;  // a multiple of the float panels (12 outputs) and decode tiles (8)
 constexpr int64_t kQuantizedOutputGrain = 16;
 
 // Quantizes x once per row for every output to share; rows in parallel (prefill has many).

@@ -57,58 +57,43 @@ inline float weight_scalar(const uint8_t* row, int64_t i) {
   return bf16_to_f32(reinterpret_cast<const uint16_t*>(row)[i]);
 }
 
-template <DType kType, int R, int O>
-void float_tile(const float* x, int64_t x_stride, const MatrixView& w, int64_t o, float* y,
-                int64_t y_stride) {
+// Decode: one activation row against O weight rows streamed at once.
+template <DType kType, int O>
+void float_tile(const float* x, const MatrixView& w, int64_t o, float* y) {
   const int64_t n = w.cols, full = n / 8 * 8;
-  __m256 acc[R][O];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < O; ++c) acc[r][c] = _mm256_setzero_ps();
+  __m256 acc[O];
+  for (int c = 0; c < O; ++c) acc[c] = _mm256_setzero_ps();
   const uint8_t* rows[O];
   for (int c = 0; c < O; ++c) rows[c] = w.row(o + c);
   for (int64_t i = 0; i < full; i += 8) {
-    __m256 weights[O];
-    for (int c = 0; c < O; ++c) weights[c] = load_weights<kType>(rows[c], i);
-    for (int r = 0; r < R; ++r) {
-      const __m256 activations = _mm256_loadu_ps(x + r * x_stride + i);
-      for (int c = 0; c < O; ++c) acc[r][c] = _mm256_fmadd_ps(weights[c], activations, acc[r][c]);
-    }
+    const __m256 activations = _mm256_loadu_ps(x + i);
+    for (int c = 0; c < O; ++c)
+      acc[c] = _mm256_fmadd_ps(load_weights<kType>(rows[c], i), activations, acc[c]);
   }
-  for (int r = 0; r < R; ++r) {
-    for (int c = 0; c < O; ++c) {
-      float sum = lane_sum(acc[r][c]);
-      for (int64_t i = full; i < n; ++i) sum += weight_scalar<kType>(rows[c], i) * x[r * x_stride + i];
-      y[r * y_stride + o + c] = sum;
-    }
+  for (int c = 0; c < O; ++c) {
+    float sum = lane_sum(acc[c]);
+    for (int64_t i = full; i < n; ++i) sum += weight_scalar<kType>(rows[c], i) * x[i];
+    y[o + c] = sum;
   }
 }
 
-// Rows in tiles of kRows (fewer at the end), outputs in tiles of kOutputs.
-template <int kRows, int kOutputs, typename Tile>
-void tiled(int64_t rows, int64_t o_begin, int64_t o_end, Tile tile) {
-  constexpr int64_t kRowBlock = 64;  // activation rows kept hot in L2 while weight tiles sweep them
-  for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
-    const int64_t r1 = std::min(rows, r0 + kRowBlock);
-    int64_t o = o_begin;
-    for (; o + kOutputs <= o_end; o += kOutputs) {
-      int64_t r = r0;
-      for (; r + kRows <= r1; r += kRows) tile.template operator()<kRows, kOutputs>(r, o);
-      for (; r < r1; ++r) tile.template operator()<1, kOutputs>(r, o);
-    }
-    for (; o < o_end; ++o) {
-      int64_t r = r0;
-      for (; r + kRows <= r1; r += kRows) tile.template operator()<kRows, 1>(r, o);
-      for (; r < r1; ++r) tile.template operator()<1, 1>(r, o);
-    }
-  }
+template <DType kType>
+void float_decode(const float* x, int64_t rows, int64_t x_stride, const MatrixView& w, int64_t o_begin,
+                  int64_t o_end, float* y, int64_t y_stride) {
+  constexpr int kOutputs = 8;  // weight rows in flight (four measured about 10% slower on bf16)
+  int64_t o = o_begin;
+  for (; o + kOutputs <= o_end; o += kOutputs)
+    for (int64_t r = 0; r < rows; ++r) float_tile<kType, kOutputs>(x + r * x_stride, w, o, y + r * y_stride);
+  for (; o < o_end; ++o)
+    for (int64_t r = 0; r < rows; ++r) float_tile<kType, 1>(x + r * x_stride, w, o, y + r * y_stride);
 }
 
 // Prefill over float weights in panels: a panel is kFloatPanelOutputs weight rows over kFloatPanelWidth
-// of the reduced dimension, widened to f32 once (bf16 and f16) for a whole row block; float_tile
-// instead widens its weights again for each 4-row tile. The panel (24 KB) and a row tile's
+// of the reduced dimension, widened to f32 once (bf16 and f16) for a whole row block, instead of
+// once per tile of 4 activation rows. The panel (24 KB) and a row tile's
 // activations over the same width (8 KB) both stay in L1 while the tile runs over every output.
 // Each (row, output) keeps its 8-lane accumulator across panels, parked in memory between them, so
-// the sums run in float_tile's order and the results are bitwise the same.
+// the sums run in float_tile's order (decode) and the results are bitwise the same.
 constexpr int kFloatTileRows = 4, kFloatTileOutputs = 3;
 constexpr int64_t kFloatPanelOutputs = 12;  // 4 tiles of 3
 constexpr int64_t kFloatPanelWidth = 512;
@@ -197,15 +182,8 @@ void float_panels(const float* x, int64_t rows, int64_t x_stride, const MatrixVi
 template <DType kType>
 void float_range(const float* x, int64_t rows, int64_t x_stride, const MatrixView& w, int64_t o_begin,
                  int64_t o_end, float* y, int64_t y_stride) {
-  auto tile = [&]<int R, int O>(int64_t r, int64_t o) {
-    float_tile<kType, R, O>(x + r * x_stride, x_stride, w, o, y + r * y_stride, y_stride);
-  };
-  if (rows < 4) {
-    // Decode: stream weights, eight rows in flight (four measured about 10% slower on bf16).
-    tiled<1, 8>(rows, o_begin, o_end, tile);
-  } else {
-    float_panels<kType>(x, rows, x_stride, w, o_begin, o_end, y, y_stride);
-  }
+  if (rows < 4) return float_decode<kType>(x, rows, x_stride, w, o_begin, o_end, y, y_stride);
+  float_panels<kType>(x, rows, x_stride, w, o_begin, o_end, y, y_stride);
 }
 
 }  // namespace

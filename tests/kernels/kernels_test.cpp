@@ -82,7 +82,7 @@ TEST_P(MatmulTest, RowResultsDoNotDependOnBatchOrThreads) {
   }
 }
 
-// Prefill over float weights runs in panels of the reduced dimension (1,024 wide) and row blocks of
+// Prefill over float weights runs in panels of the reduced dimension (512 wide) and row blocks of
 // 64: widths and row counts across those edges, with a tail past the last multiple of 8, still give
 // each row bit for bit what it gets alone.
 TEST_P(MatmulTest, PrefillPanelsEqualSingleRows) {

@@ -14,34 +14,38 @@ from collections import namedtuple
 # template_weights (optional) maps template method names to relative weights for drawing problems; None draws
 # every template equally (the held-out test set's draw, which must not change).
 # quoted (plain answers only) starts a two-step answer's second line with the question's words that lead to
-# its third number ("Then gives away 7, leaving 17 - 7 = ..."), so the number is copied right after the same
+# its third number ("And then gives away 7, leaving 17 - 7 = ..."), so the number is copied right after the same
 # words in the question instead of being looked up by position.
 Style = namedtuple("Style", ["max_value", "named_answers", "template_weights", "quoted"], defaults=(None, False))
-# The shipped model was trained in two stages (see README.md): first on harder problems whose answers
+# The shipped model was trained in stages (see README.md): first on harder problems whose answers
 # name people and objects (that stage's text also trained the tokenizer), then on the final style,
-# which the held-out test set uses.
+# whose questions the held-out test set uses.
 FIRST_STAGE = Style(max_value=30, named_answers=True)
 FINAL = Style(max_value=20, named_answers=False)
+# The templates by kind, for the styles that draw some kinds more often than others.
+ONE_STEP_PRODUCTS = ("mul_groups", "mul_days", "mul_price", "times_as_many")
+ONE_STEP_SUMS_AND_DIFFERENCES = ("add_more", "add_together", "add_more_than", "sub_give", "sub_fewer",
+                                 "sub_difference")
+TWO_STEP_THIRD_NUMBER = ("add_then_sub", "sub_then_add", "mul_then_sub", "mul_then_add", "three_days",
+                         "price_change")  # the second step takes the question's third number
+TWO_STEP_FIRST_NUMBER = ("more_then_total", "fewer_then_total")  # the second step reuses the first number
+
+
+def kind_weights(products, sums_and_differences, third_number, first_number):
+    """template_weights giving every template of a kind the same weight."""
+    kinds = ((ONE_STEP_PRODUCTS, products), (ONE_STEP_SUMS_AND_DIFFERENCES, sums_and_differences),
+             (TWO_STEP_THIRD_NUMBER, third_number), (TWO_STEP_FIRST_NUMBER, first_number))
+    return {name: weight for names, weight in kinds for name in names}
+
+
 # Stage 3 (README.md): the final style's problems drawn toward the kinds stage 2 got wrong most. One-step
 # products (92% right after stage 2) weigh 0.5, one-step sums and differences 1, two-step problems 1.5, so
 # about 10% of problems are one-step products, 30% one-step sums/differences and 60% two-step.
-FINAL_WEAK = FINAL._replace(template_weights={
-    "mul_groups": 0.5, "mul_days": 0.5, "mul_price": 0.5, "times_as_many": 0.5,
-    "add_more": 1.0, "add_together": 1.0, "add_more_than": 1.0, "sub_give": 1.0, "sub_fewer": 1.0,
-    "sub_difference": 1.0,
-    "add_then_sub": 1.5, "sub_then_add": 1.5, "mul_then_sub": 1.5, "mul_then_add": 1.5, "more_then_total": 1.5,
-    "three_days": 1.5, "price_change": 1.5, "fewer_then_total": 1.5,
-})
+FINAL_WEAK = FINAL._replace(template_weights=kind_weights(0.5, 1.0, 1.5, 1.5))
 # Stage 8 (README.md): the quoted answers, drawn toward the two-step problems whose second step takes the
 # question's third number (those the model still got wrong after stage 7, using a number not in the question).
 FINAL_QUOTED = FINAL._replace(quoted=True)
-FINAL_QUOTED_WEAK = FINAL_QUOTED._replace(template_weights={
-    "mul_groups": 0.5, "mul_days": 0.5, "mul_price": 0.5, "times_as_many": 0.5,
-    "add_more": 0.5, "add_together": 0.5, "add_more_than": 0.5, "sub_give": 0.5, "sub_fewer": 0.5,
-    "sub_difference": 0.5,
-    "add_then_sub": 2.0, "sub_then_add": 2.0, "mul_then_sub": 2.0, "mul_then_add": 2.0, "more_then_total": 1.0,
-    "three_days": 2.0, "price_change": 2.0, "fewer_then_total": 1.0,
-})
+FINAL_QUOTED_WEAK = FINAL_QUOTED._replace(template_weights=kind_weights(0.5, 0.5, 2.0, 1.0))
 NAMES = [
     ("Tom", "he", "his"), ("Anna", "she", "her"), ("Ben", "he", "his"), ("Lucy", "she", "her"),
     ("Sam", "he", "his"), ("Emma", "she", "her"), ("Jack", "he", "his"), ("Mia", "she", "her"),
