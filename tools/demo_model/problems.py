@@ -38,12 +38,13 @@ def kind_weights(products, sums_and_differences, third_number, first_number):
     return {name: weight for names, weight in kinds for name in names}
 
 
-# Stage 3 (README.md): the final style's problems drawn toward the kinds stage 2 got wrong most. One-step
-# products (92% right after stage 2) weigh 0.5, one-step sums and differences 1, two-step problems 1.5, so
-# about 10% of problems are one-step products, 30% one-step sums/differences and 60% two-step.
+# Stage 3 of the earlier recipe (README.md): the final style's problems drawn toward the kinds stage 2 got
+# wrong most. One-step products (92% right after stage 2) weigh 0.5, one-step sums and differences 1,
+# two-step problems 1.5, so about 10% of problems are one-step products, 30% one-step sums/differences and
+# 60% two-step.
 FINAL_WEAK = FINAL._replace(template_weights=kind_weights(0.5, 1.0, 1.5, 1.5))
-# Stage 8 (README.md): the quoted answers, drawn toward the two-step problems whose second step takes the
-# question's third number (those the model still got wrong after stage 7, using a number not in the question).
+# The shipped model's training (README.md): quoted answers, drawn toward the two-step problems whose second step
+# takes the question's third number (those the earlier recipe got wrong most, using a number not in the question).
 FINAL_QUOTED = FINAL._replace(quoted=True)
 FINAL_QUOTED_WEAK = FINAL_QUOTED._replace(template_weights=kind_weights(0.5, 0.5, 2.0, 1.0))
 NAMES = [
