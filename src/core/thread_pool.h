@@ -28,12 +28,28 @@ class ThreadPool {
   void parallel_for(int64_t count, int64_t grain,
                     const std::function<void(int thread_index, int64_t begin, int64_t end)>& fn);
 
+  // The same loop balanced at run time, for loops whose threads may run at different speeds (streaming
+  // from memory, one core shares its bandwidth unevenly). Each thread starts on its static range and
+  // takes it in shrinking pieces; a thread that runs out takes single grains from the end of another
+  // thread's range. fn is called several times per thread, on disjoint ranges covering [0, count).
+  void parallel_for_balanced(int64_t count, int64_t grain,
+                             const std::function<void(int thread_index, int64_t begin, int64_t end)>& fn);
+
   // The range that thread `index` of `parts` gets when [0, count) is split in `grain` multiples.
   static void split_range(int64_t count, int64_t grain, int parts, int index, int64_t* begin, int64_t* end);
 
  private:
   void worker_loop(int index);
   void run_part(int index);
+  void run_balanced_part(int index);
+  void start_job(int64_t count, int64_t grain, int parts, bool balanced,
+                 const std::function<void(int, int64_t, int64_t)>& fn);
+
+  // A balanced job's per-thread range of grains left, [begin, end) packed as two 32-bit halves so one
+  // compare-and-swap claims from either end; one cache line each.
+  struct alignas(64) Remaining {
+    std::atomic<uint64_t> range{0};
+  };
 
   int num_threads_;
   std::vector<std::thread> workers_;
@@ -47,6 +63,8 @@ class ThreadPool {
   int64_t job_count_ = 0;
   int64_t job_grain_ = 1;
   int job_parts_ = 1;
+  bool job_balanced_ = false;
+  std::vector<Remaining> remaining_;
 };
 
 }  // namespace cpm

@@ -143,7 +143,8 @@ void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x
   // Work units of `grain` output rows, numbered across the matrices in order.
   int64_t units = 0;
   for (const MatmulOutput& out : outputs) units += (out.w->rows + grain - 1) / grain;
-  pool.parallel_for(units, 1, [&](int, int64_t begin, int64_t end) {
+  // Balanced: two threads streaming weights from memory rarely get equal shares of its bandwidth.
+  pool.parallel_for_balanced(units, 1, [&](int, int64_t begin, int64_t end) {
     int64_t first_unit = 0;
     for (const MatmulOutput& out : outputs) {
       const int64_t count = (out.w->rows + grain - 1) / grain;

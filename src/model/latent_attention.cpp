@@ -43,7 +43,7 @@ void LatentAttention::attend(int64_t layer, const LayerWeights& weights, const F
                                  1;
   scratch_.reserve(pool_.num_threads(),
                    group * chunk * (width + config_.kv_lora_rank) + chunk * longest + pointer_floats);
-  pool_.parallel_for(items, 1, [&](int thread, int64_t begin, int64_t end) {
+  pool_.parallel_for_balanced(items, 1, [&](int thread, int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t first_head = (item % chunks_per_item) * chunk;
       const int64_t first_task = item / chunks_per_item * group;
