@@ -5,6 +5,7 @@
 // `cpmserve bench serving ...` measures a running server instead (see command_bench_serving.cpp).
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -109,10 +110,21 @@ RepeatResult run_once(MiniCPM3& model, Communicator& group, const BenchFlags& fl
 }
 
 // The machine as every rank sees it at once: each measures while the others do, and the sums are the
-// machine's bandwidth and FMA peak, and the weight bytes all ranks stream per step.
+// machine's bandwidth and FMA peak, and the weight bytes all ranks stream per step. Bandwidth is
+// measured before the runs and again after them: on a shared machine it drifts within minutes, so
+// decode is put against the mean of the two, and both are reported.
 struct MachineFigures {
-  double bandwidth, fma_peak, weight_bytes;
+  double bandwidth_before = 0, bandwidth_after = 0, fma_peak = 0, weight_bytes = 0;
+  double bandwidth() const { return (bandwidth_before + bandwidth_after) / 2; }
 };
+
+// The sums over the group of each rank's figures.
+void sum_over_group(Communicator& group, double* figures, int count) {
+  if (group.size() <= 1) return;
+  std::vector<float> sums(figures, figures + count);
+  group.all_reduce_sum(sums.data(), count);
+  std::copy(sums.begin(), sums.end(), figures);
+}
 
 MachineFigures measure_machine(const LoadedModel& loaded, Communicator& group) {
   group.barrier();
@@ -120,12 +132,19 @@ MachineFigures measure_machine(const LoadedModel& loaded, Communicator& group) {
                        static_cast<double>(loaded.weights->weight_bytes_per_token())};
   group.barrier();
   figures[1] = measure_fma_peak(*loaded.pool);
-  if (group.size() > 1) {
-    std::vector<float> sums(std::begin(figures), std::end(figures));
-    group.all_reduce_sum(sums.data(), 3);
-    std::copy(sums.begin(), sums.end(), figures);
-  }
-  return {figures[0], figures[1], figures[2]};
+  sum_over_group(group, figures, 3);
+  MachineFigures machine;
+  machine.bandwidth_before = machine.bandwidth_after = figures[0];
+  machine.fma_peak = figures[1];
+  machine.weight_bytes = figures[2];
+  return machine;
+}
+
+double measure_bandwidth_again(const LoadedModel& loaded, Communicator& group) {
+  group.barrier();
+  double bandwidth = measure_read_bandwidth(*loaded.pool);
+  sum_over_group(group, &bandwidth, 1);
+  return bandwidth;
 }
 
 // Per decode step, averaged over every measured repeat; with one rank, nothing.
@@ -166,9 +185,10 @@ void print_bench(const nlohmann::ordered_json& r) {
               number("decode_tokens_per_s"), number("decode_tokens_per_s_min"),
               number("decode_tokens_per_s_max"));
   std::printf(
-      "memory read bandwidth %.1f GB/s; weights %.3f GB per step; decode limit %.2f tokens/s; "
-      "decode at %.0f%% of it\n",
-      number("memory_bandwidth_gb_s"), number("weight_bytes_per_token") / 1e9,
+      "memory read bandwidth %.1f GB/s (%.1f before the runs, %.1f after); weights %.3f GB per step; "
+      "decode limit %.2f tokens/s; decode at %.0f%% of it\n",
+      number("memory_bandwidth_gb_s"), number("memory_bandwidth_gb_s_before"),
+      number("memory_bandwidth_gb_s_after"), number("weight_bytes_per_token") / 1e9,
       number("decode_limit_tokens_per_s"), 100 * number("decode_roofline_fraction"));
   std::printf(
       "f32 FMA peak %.0f GFLOP/s; attention %.2f GFLOP per token at this depth; with it the step limit is "
@@ -190,20 +210,27 @@ void print_bench(const nlohmann::ordered_json& r) {
       c["prefill_collective_seconds"].get<double>());
 }
 
-int report_bench(const BenchFlags& flags, LoadedModel& loaded, Communicator& group,
-                 const MachineFigures& machine) {
+// The warm-up, then the measured repeats (the leader's part under tensor parallelism).
+std::vector<RepeatResult> time_repeats(const BenchFlags& flags, LoadedModel& loaded, Communicator& group) {
   MiniCPM3& model = *loaded.model;
-  const double bandwidth = machine.bandwidth, fma_peak = machine.fma_peak,
-               weight_bytes = machine.weight_bytes;
   run_once(model, group, BenchFlags{flags.model, std::min<int64_t>(flags.prompt_len, 16), 2, 1, 0, 1, false},
            loaded.kv_cache_dtype, 0);  // warm-up: page in the weights
   std::vector<RepeatResult> repeats;
-  std::vector<double> prefill, decode;
-  for (int repeat = 0; repeat < flags.repeats; ++repeat) {
+  for (int repeat = 0; repeat < flags.repeats; ++repeat)
     repeats.push_back(
         run_once(model, group, flags, loaded.kv_cache_dtype, static_cast<uint32_t>(repeat + 1)));
-    prefill.push_back(repeats.back().prefill_tokens_per_s);
-    decode.push_back(repeats.back().decode_tokens_per_s);
+  return repeats;
+}
+
+nlohmann::ordered_json bench_report(const BenchFlags& flags, const LoadedModel& loaded, int ranks,
+                                    const std::vector<RepeatResult>& repeats, const MachineFigures& machine) {
+  const MiniCPM3& model = *loaded.model;
+  const double bandwidth = machine.bandwidth(), fma_peak = machine.fma_peak,
+               weight_bytes = machine.weight_bytes;
+  std::vector<double> prefill, decode;
+  for (const RepeatResult& r : repeats) {
+    prefill.push_back(r.prefill_tokens_per_s);
+    decode.push_back(r.decode_tokens_per_s);
   }
   const Summary p = summarize(prefill), d = summarize(decode);
   // A decode step reads every weight once for the whole batch: the limit is batch × bandwidth / bytes.
@@ -221,7 +248,7 @@ int report_bench(const BenchFlags& flags, LoadedModel& loaded, Communicator& gro
   nlohmann::ordered_json result = {{"model_path", flags.model.model_path},
                                    {"dtype", std::string(dtype_name(loaded.weights->matrix_dtype()))},
                                    {"threads", loaded.pool->num_threads()},
-                                   {"tp_size", group.size()},
+                                   {"tp_size", ranks},
                                    {"attention_backend", model.attention().name()},
                                    {"batch_size", flags.batch_size},
                                    {"prompt_len", flags.prompt_len},
@@ -236,6 +263,8 @@ int report_bench(const BenchFlags& flags, LoadedModel& loaded, Communicator& gro
                                    {"decode_tokens_per_s_max", d.max},
                                    {"weight_bytes_per_token", weight_bytes},
                                    {"memory_bandwidth_gb_s", bandwidth / 1e9},
+                                   {"memory_bandwidth_gb_s_before", machine.bandwidth_before / 1e9},
+                                   {"memory_bandwidth_gb_s_after", machine.bandwidth_after / 1e9},
                                    {"decode_limit_tokens_per_s", decode_limit},
                                    {"decode_roofline_fraction", d.median / decode_limit},
                                    {"fma_peak_gflop_s", fma_peak / 1e9},
@@ -243,13 +272,8 @@ int report_bench(const BenchFlags& flags, LoadedModel& loaded, Communicator& gro
                                    {"decode_step_limit_tokens_per_s", step_limit},
                                    {"decode_step_limit_fraction", d.median / step_limit},
                                    {"peak_rss_bytes", peak_resident_bytes()}};
-  if (group.size() > 1) result["communication"] = communication_report(repeats, flags, group.size());
-  if (flags.json) {
-    std::cout << result.dump() << "\n";
-  } else {
-    print_bench(result);
-  }
-  return 0;
+  if (ranks > 1) result["communication"] = communication_report(repeats, flags, ranks);
+  return result;
 }
 
 int run_bench(const BenchFlags& flags) {
@@ -263,9 +287,30 @@ int run_bench(const BenchFlags& flags) {
   if (std::max(flags.prompt_len, flags.context_depth) + flags.gen_len > model.context_length()) {
     fail("--prompt-len plus --gen-len exceeds the context length ", model.context_length());
   }
-  const MachineFigures machine = measure_machine(loaded, *group);
-  return run_tensor_parallel(group.get(), model,
-                             [&] { return report_bench(flags, loaded, *group, machine); });
+  MachineFigures machine = measure_machine(loaded, *group);
+  std::vector<RepeatResult> repeats;
+  std::exception_ptr failure;  // the leader's, kept until every rank knows of it
+  run_tensor_parallel(group.get(), model, [&] {
+    try {
+      repeats = time_repeats(flags, loaded, *group);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    return 0;
+  });
+  double failed = failure ? 1 : 0;
+  sum_over_group(*group, &failed, 1);  // so no rank waits below for a leader that failed
+  if (failure) std::rethrow_exception(failure);
+  if (failed != 0) return 1;
+  machine.bandwidth_after = measure_bandwidth_again(loaded, *group);  // every rank, as before the runs
+  if (group->rank() != 0) return 0;
+  const nlohmann::ordered_json result = bench_report(flags, loaded, group->size(), repeats, machine);
+  if (flags.json) {
+    std::cout << result.dump() << "\n";
+  } else {
+    print_bench(result);
+  }
+  return 0;
 }
 }  // namespace
 

@@ -65,6 +65,12 @@ check "bench figures are measured and consistent" node -e '
   const want = perToken * c.num_hidden_layers * (8 + 5 / 2);
   if (Math.abs(r.attention_flops_per_token - want) > 1e-6 * want) throw new Error("attention flops " + r.attention_flops_per_token + " != " + want);
   if (!(r.decode_step_limit_tokens_per_s < r.decode_limit_tokens_per_s)) throw new Error("attention must lower the limit");
+  // Bandwidth measured before and after the runs; decode is put against their mean.
+  const before = r.memory_bandwidth_gb_s_before, after = r.memory_bandwidth_gb_s_after;
+  if (!(before > 0 && after > 0)) throw new Error("bandwidth before " + before + ", after " + after);
+  if (Math.abs(r.memory_bandwidth_gb_s - (before + after) / 2) > 1e-9 * r.memory_bandwidth_gb_s) throw new Error("bandwidth is not the mean");
+  const limit = r.memory_bandwidth_gb_s * 1e9 / r.weight_bytes_per_token;
+  if (Math.abs(r.decode_roofline_fraction - r.decode_tokens_per_s / limit) > 1e-9) throw new Error("fraction not against the mean");
 ' "$work/bench.json" "$work/tiny/config.json"
 check_error "bench longer than the context" "exceeds the context length" "$bin" bench --model-path "$work/tiny" --prompt-len 8 --gen-len 4 --context-length 10
 
