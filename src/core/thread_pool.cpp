@@ -96,8 +96,18 @@ void ThreadPool::run_balanced_part(int index) {
   }
 }
 
-void ThreadPool::start_job(int64_t count, int64_t grain, int parts, bool balanced,
-                           const std::function<void(int, int64_t, int64_t)>& fn) {
+void ThreadPool::run_job(int64_t count, int64_t grain, bool balanced,
+                         const std::function<void(int, int64_t, int64_t)>& fn) {
+  if (count <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t units = (count + grain - 1) / grain;
+  const int parts = static_cast<int>(std::min<int64_t>(units, num_threads_));
+  if (parts <= 1) {
+    fn(0, 0, count);
+    return;
+  }
+  if (balanced && units > int64_t{0xffffffff})
+    fail("parallel_for_balanced: ", units, " grains do not fit its counters");
   job_ = &fn;
   job_count_ = count;
   job_grain_ = grain;
@@ -106,7 +116,7 @@ void ThreadPool::start_job(int64_t count, int64_t grain, int parts, bool balance
   if (balanced) {
     for (int i = 0; i < parts; ++i) {
       int64_t begin, end;
-      split_range((count + grain - 1) / grain, 1, parts, i, &begin, &end);
+      split_range(units, 1, parts, i, &begin, &end);
       remaining_[i].range.store(pack(begin, end), std::memory_order_relaxed);
     }
   }
@@ -123,29 +133,12 @@ void ThreadPool::start_job(int64_t count, int64_t grain, int parts, bool balance
 
 void ThreadPool::parallel_for(int64_t count, int64_t grain,
                               const std::function<void(int, int64_t, int64_t)>& fn) {
-  if (count <= 0) return;
-  grain = std::max<int64_t>(grain, 1);
-  const int64_t units = (count + grain - 1) / grain;
-  const int parts = static_cast<int>(std::min<int64_t>(units, num_threads_));
-  if (parts <= 1) {
-    fn(0, 0, count);
-    return;
-  }
-  start_job(count, grain, parts, false, fn);
+  run_job(count, grain, false, fn);
 }
 
 void ThreadPool::parallel_for_balanced(int64_t count, int64_t grain,
                                        const std::function<void(int, int64_t, int64_t)>& fn) {
-  if (count <= 0) return;
-  grain = std::max<int64_t>(grain, 1);
-  const int64_t units = (count + grain - 1) / grain;
-  const int parts = static_cast<int>(std::min<int64_t>(units, num_threads_));
-  if (parts <= 1) {
-    fn(0, 0, count);
-    return;
-  }
-  if (units > int64_t{0xffffffff}) fail("parallel_for_balanced: ", units, " grains do not fit its counters");
-  start_job(count, grain, parts, true, fn);
+  run_job(count, grain, true, fn);
 }
 
 void ThreadPool::worker_loop(int index) {

@@ -42,8 +42,9 @@ class ThreadPool {
   void worker_loop(int index);
   void run_part(int index);
   void run_balanced_part(int index);
-  void start_job(int64_t count, int64_t grain, int parts, bool balanced,
-                 const std::function<void(int, int64_t, int64_t)>& fn);
+  // Both loops: runs fn on the calling thread alone when there is one part, else as a job for all.
+  void run_job(int64_t count, int64_t grain, bool balanced,
+               const std::function<void(int, int64_t, int64_t)>& fn);
 
   // A balanced job's per-thread range of grains left, [begin, end) packed as two 32-bit halves so one
   // compare-and-swap claims from either end; one cache line each.
