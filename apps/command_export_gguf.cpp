@@ -51,7 +51,9 @@ int run_export_gguf(const ExportGgufFlags& flags) {
   options.pool = &pool;
   // No --dtype at load: the exporter converts one tensor at a time while writing, so an 8 GB
   // checkpoint never needs a second in-memory copy.
-  std::shared_ptr<const ModelWeights> weights = ModelWeights::load(flags.model_path);
+  WeightLoadOptions load_options;
+  load_options.group_rows = false;  // written as stored: row-major
+  std::shared_ptr<const ModelWeights> weights = ModelWeights::load(flags.model_path, load_options);
   for (const std::string& warning : weights->warnings()) std::cerr << "warning: " << warning << "\n";
   GgufWriter writer;
   for (const std::string& warning : add_minicpm3_to_gguf(weights, options, &writer))

@@ -32,7 +32,9 @@ int run_quantize(const QuantizeFlags& flags) {
   if (fs::weakly_canonical(flags.model_path) == fs::weakly_canonical(flags.out))
     fail("--out must differ from --model-path");
   ThreadPool pool(flags.threads);
-  auto weights = ModelWeights::load(flags.model_path, {dtype, &pool, true});
+  WeightLoadOptions options{dtype, &pool, true};
+  options.group_rows = false;  // written as stored: row-major
+  auto weights = ModelWeights::load(flags.model_path, options);
   for (const std::string& warning : weights->warnings()) std::cerr << "warning: " << warning << "\n";
   fs::create_directories(flags.out);
   SafetensorsWriter writer;

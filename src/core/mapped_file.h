@@ -25,4 +25,9 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Drops the pages wholly inside [begin, begin + size) of a read-only file mapping from this process's
+// resident memory (the page cache keeps them; a later read maps them again). For weights the process
+// has copied into another layout and will not read here again.
+void release_mapped_pages(const void* begin, size_t size);
+
 }  // namespace cpm

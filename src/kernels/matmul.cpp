@@ -9,6 +9,7 @@
 #include "kernels/dot_kernels.h"
 #include "kernels/matmul_tiles.h"
 #include "kernels/quantize.h"
+#include "kernels/row_groups.h"
 
 namespace cpm {
 
@@ -44,12 +45,15 @@ inline float portable_lane_sum(const float lanes[8]) {
 }
 
 int weight_value(const MatrixView& w, int64_t o, int64_t block, int i, float* scale) {
+  const bool grouped = w.layout == MatrixLayout::kRowGroupsOf8;
   if (w.dtype == DType::kQ8_0) {
-    const BlockQ8_0& wb = reinterpret_cast<const BlockQ8_0*>(w.row(o))[block];
+    const BlockQ8_0 wb =
+        grouped ? grouped_block_q8_0(w, o, block) : reinterpret_cast<const BlockQ8_0*>(w.row(o))[block];
     *scale = f16_to_f32(wb.scale);
     return wb.values[i];
   }
-  const BlockQ4_0& wb = reinterpret_cast<const BlockQ4_0*>(w.row(o))[block];
+  const BlockQ4_0 wb =
+      grouped ? grouped_block_q4_0(w, o, block) : reinterpret_cast<const BlockQ4_0*>(w.row(o))[block];
   *scale = f16_to_f32(wb.scale);
   return q4_0_value(wb, i);
 }
@@ -101,6 +105,7 @@ namespace {
 // Quantized tiles compute outputs four or eight at a time, so their tasks are multiples of 16.
 constexpr int64_t kOutputGrain = 24;  // a multiple of the float panels (12 outputs) and decode tiles (8)
 constexpr int64_t kQuantizedOutputGrain = 16;
+static_assert(kQuantizedOutputGrain % kRowsPerGroup == 0, "tasks must start on a group of rows");
 
 // Quantizes x once per row for every output to share; rows in parallel (prefill has many).
 const kernels::ActivationBlock* quantize_rows(ThreadPool& pool, const float* x, int64_t rows,
@@ -158,22 +163,33 @@ void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x
   });
 }
 
+namespace {
+// The row kernels address rows directly; grouped matrices serve matmul only.
+void require_rows(const MatrixView& w) {
+  if (w.layout != MatrixLayout::kRows) fail("internal: a row operation on a matrix grouped by rows");
+}
+}  // namespace
+
 float dot_row(const MatrixView& w, int64_t row, const float* x) {
+  require_rows(w);
   return kernels::active_row_kernels().dot[kernels::dtype_index(w.dtype)](w.row(row), x, w.cols);
 }
 
 void axpy_row(const MatrixView& w, int64_t row, float scale, float* y) {
+  require_rows(w);
   kernels::active_row_kernels().axpy[kernels::dtype_index(w.dtype)](w.row(row), scale, y, w.cols);
 }
 
 void combine_rows(const MatrixView& w, int64_t first, int64_t k, const float* const* x, float* const* y,
                   int64_t tokens) {
+  require_rows(w);
   kernels::active_row_kernels().combine[kernels::dtype_index(w.dtype)](w.row(first), w.row_bytes, k, x, y,
                                                                        tokens, w.cols);
 }
 
 void dot_rows(const MatrixView& w, int64_t first, int64_t outputs, const float* const* x, float* const* y,
               int64_t tokens) {
+  require_rows(w);
   kernels::active_row_kernels().dots[kernels::dtype_index(w.dtype)](w.row(first), w.row_bytes, outputs, x, y,
                                                                     tokens, w.cols);
 }

@@ -20,6 +20,7 @@
 
 #include "kernels/matmul_tiles.h"
 #include "kernels/quant_blocks.h"
+#include "kernels/row_groups.h"
 
 namespace cpm::kernels {
 
@@ -94,27 +95,71 @@ void pack_panel(const uint8_t* const* rows, int64_t blocks, PanelBlock* panel, i
   }
 }
 
+// Block b of a group of eight rows (kernels/row_groups.h) as PanelBlock quads and f32 scales: the
+// q4_0 nibbles are only masked and shifted, the q8_0 bytes taken as they are (no transpose).
+template <DType kType>
+inline void load_group_block(const uint8_t* group, int64_t b, __m256i* quads, __m256* scales) {
+  const uint16_t* scale_bits;
+  if constexpr (kType == DType::kQ4_0) {
+    const GroupBlockQ4_0& g = reinterpret_cast<const GroupBlockQ4_0*>(group)[b];
+    const __m256i mask = _mm256_set1_epi8(0x0f);
+    for (int k = 0; k < 4; ++k) {
+      const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.nibbles + 32 * k));
+      quads[k] = _mm256_and_si256(packed, mask);
+      quads[4 + k] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), mask);
+    }
+    scale_bits = g.scales;
+  } else {
+    const GroupBlockQ8_0& g = reinterpret_cast<const GroupBlockQ8_0*>(group)[b];
+    for (int q = 0; q < 8; ++q) {
+      quads[q] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.values + 32 * q));
+      if constexpr (kUseAvxVnni)
+        quads[q] = _mm256_xor_si256(quads[q], _mm256_set1_epi8(static_cast<char>(0x80)));
+    }
+    scale_bits = g.scales;
+  }
+  *scales = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scale_bits)));
+}
+
+// pack_panel for eight rows stored as a group.
+template <DType kType>
+void pack_group_panel(const uint8_t* group, int64_t blocks, PanelBlock* panel, int64_t stride) {
+  for (int64_t b = 0; b < blocks; ++b)
+    load_group_block<kType>(group, b, panel[b * stride].quads, &panel[b * stride].scales);
+}
+
+// The eight weight rows from o in panel[b * stride] (a short last panel repeats its last row).
+template <DType kType>
+void pack_rows(const MatrixView& w, int64_t o, int64_t o_end, PanelBlock* panel, int64_t stride = 1) {
+  const int64_t blocks = w.cols / 32;
+  if (w.layout == MatrixLayout::kRowGroupsOf8)
+    return pack_group_panel<kType>(w.data + o / kRowsPerGroup * w.row_bytes, blocks, panel, stride);
+  const uint8_t* weight_rows[kPanelRows];
+  for (int c = 0; c < kPanelRows; ++c) weight_rows[c] = w.row(std::min(o + c, o_end - 1));
+  pack_panel<kType>(weight_rows, blocks, panel, stride);
+}
+
 inline __m256i broadcast4(const int8_t* bytes) {
   int32_t value;
   __builtin_memcpy(&value, bytes, 4);
   return _mm256_set1_epi32(value);
 }
 
-// Exact integer dots of one block half (16 positions) of eight weight rows with R activation rows:
-// sums[r] lane c = sum over the half of w[c, k] * x[r, k].
+// Exact integer dots of one block half (16 positions) of eight weight rows (quads as in PanelBlock)
+// with R activation rows: sums[r] lane c = sum over the half of w[c, k] * x[r, k].
 //
 // AVX2: q4_0 products of a quad fit in int16 (|4 * 15 * 127| < 32768), so they are added before
 // widening; q8_0 ones are widened at once, after moving the signs onto the activations.
 // AVX-VNNI: one vpdpbusd per quad multiplies and sums into int32 for both formats.
 template <DType kType, int R>
-inline void half_sums(const PanelBlock& wb, int half, const ActivationBlock* const* xb, __m256i* sums) {
+inline void half_sums(const __m256i* quads, int half, const ActivationBlock* const* xb, __m256i* sums) {
   if constexpr (kUseAvxVnni) {
     // Each quad from zero, then a sum tree: a chain through vpdpbusd's accumulator would wait out its
     // latency four times per half.
     const __m256i zero = _mm256_setzero_si256();
     __m256i quad[4][R];
     for (int q = 0; q < 4; ++q) {
-      const __m256i w = _mm256_load_si256(&wb.quads[4 * half + q]);
+      const __m256i w = quads[4 * half + q];
       for (int r = 0; r < R; ++r)
         quad[q][r] = _mm256_dpbusd_avx_epi32(zero, w, broadcast4(xb[r]->values + 16 * half + 4 * q));
     }
@@ -130,7 +175,7 @@ inline void half_sums(const PanelBlock& wb, int half, const ActivationBlock* con
   }
   const __m256i ones = _mm256_set1_epi16(1);
   for (int q = 0; q < 4; ++q) {
-    const __m256i w = _mm256_load_si256(&wb.quads[4 * half + q]);
+    const __m256i w = quads[4 * half + q];
     if constexpr (kType == DType::kQ4_0) {
       for (int r = 0; r < R; ++r) {
         const __m256i p = _mm256_maddubs_epi16(w, broadcast4(xb[r]->values + 16 * half + 4 * q));
@@ -153,6 +198,17 @@ inline void half_sums(const PanelBlock& wb, int half, const ActivationBlock* con
   }
 }
 
+// Lanes [0, count) of out to dest.
+inline void store_lanes(__m256 out, float* dest, int count) {
+  if (count == kPanelRows) {
+    _mm256_storeu_ps(dest, out);
+  } else {
+    alignas(32) float lanes[kPanelRows];
+    _mm256_store_ps(lanes, out);
+    std::copy(lanes, lanes + count, dest);
+  }
+}
+
 // y[r, o + c] for R activation rows and the panel's eight weight rows; stores `valid` outputs per row.
 template <DType kType, int R>
 void panel_tile(const PanelBlock* panel, const ActivationBlock* xq, int64_t blocks, float* y,
@@ -165,23 +221,14 @@ void panel_tile(const PanelBlock* panel, const ActivationBlock* xq, int64_t bloc
     for (int r = 0; r < R; ++r) xb[r] = xq + r * blocks + b;
     for (int h = 0; h < 2; ++h) {
       __m256i sums[R];
-      half_sums<kType, R>(panel[b], h, xb, sums);
+      half_sums<kType, R>(panel[b].quads, h, xb, sums);
       for (int r = 0; r < R; ++r) {
         const __m256 scales = _mm256_mul_ps(panel[b].scales, _mm256_broadcast_ss(&xb[r]->scale));
         acc[h][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r]), scales, acc[h][r]);
       }
     }
   }
-  for (int r = 0; r < R; ++r) {
-    const __m256 out = _mm256_add_ps(acc[0][r], acc[1][r]);
-    if (valid == kPanelRows) {
-      _mm256_storeu_ps(y + r * y_stride, out);
-    } else {
-      alignas(32) float lanes[kPanelRows];
-      _mm256_store_ps(lanes, out);
-      std::copy(lanes, lanes + valid, y + r * y_stride);
-    }
-  }
+  for (int r = 0; r < R; ++r) store_lanes(_mm256_add_ps(acc[0][r], acc[1][r]), y + r * y_stride, valid);
 }
 
 // AVX-VNNI: R activation rows against two panels (sixteen weight rows) whose blocks are interleaved
@@ -222,7 +269,7 @@ void panel_pair_tile(const PanelBlock* pair, const ActivationBlock* xq, int64_t 
       } else {  // AVX2: panel by panel, as panel_tile does
         for (int p = 0; p < 2; ++p) {
           __m256i panel_sums[R];
-          half_sums<kType, R>(wb[p], h, xb, panel_sums);
+          half_sums<kType, R>(wb[p].quads, h, xb, panel_sums);
           for (int r = 0; r < R; ++r) sums[r][p] = panel_sums[r];
         }
       }
@@ -242,16 +289,8 @@ void panel_pair_tile(const PanelBlock* pair, const ActivationBlock* xq, int64_t 
   }
   for (int r = 0; r < R; ++r) {
     for (int p = 0; p < 2; ++p) {
-      const __m256 out = _mm256_add_ps(acc[0][r][p], acc[1][r][p]);
-      const int count = std::clamp(valid - kPanelRows * p, 0, kPanelRows);
-      float* dest = y + r * y_stride + kPanelRows * p;
-      if (count == kPanelRows) {
-        _mm256_storeu_ps(dest, out);
-      } else {
-        alignas(32) float lanes[kPanelRows];
-        _mm256_store_ps(lanes, out);
-        std::copy(lanes, lanes + count, dest);
-      }
+      store_lanes(_mm256_add_ps(acc[0][r][p], acc[1][r][p]), y + r * y_stride + kPanelRows * p,
+                  std::clamp(valid - kPanelRows * p, 0, kPanelRows));
     }
   }
 }
@@ -264,11 +303,9 @@ void pair_rows(const ActivationBlock* xq, int64_t r0, int64_t r1, const MatrixVi
   constexpr int kRows = 2;
   constexpr int64_t kChunkBlocks = 32;
   const int64_t blocks = w.cols / 32;
-  const uint8_t* weight_rows[2 * kPanelRows];  // a short second panel repeats the last row
-  for (int c = 0; c < 2 * kPanelRows; ++c) weight_rows[c] = w.row(std::min(o + c, o_end - 1));
   const int valid = static_cast<int>(std::min<int64_t>(2 * kPanelRows, o_end - o));
-  pack_panel<kType>(weight_rows, blocks, pair, 2);
-  pack_panel<kType>(weight_rows + kPanelRows, blocks, pair + 1, 2);
+  pack_rows<kType>(w, o, o_end, pair, 2);
+  pack_rows<kType>(w, o + kPanelRows, o_end, pair + 1, 2);
   thread_local std::vector<float> state;  // the accumulators of every row tile between chunks
   state.resize((r1 - r0 + kRows) * 32);
   for (int64_t begin = 0; begin < blocks; begin += kChunkBlocks) {
@@ -298,10 +335,8 @@ void panels(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_
     for (; o + kPanelRows < o_end; o += 2 * kPanelRows)  // sixteen weight rows while nine or more remain
       pair_rows<kType>(xq, r0, r1, w, o, o_end, panel.data(), y, y_stride);
     for (; o < o_end; o += kPanelRows) {
-      const uint8_t* weight_rows[kPanelRows];  // a short last panel repeats its last row
-      for (int c = 0; c < kPanelRows; ++c) weight_rows[c] = w.row(std::min(o + c, o_end - 1));
       const int valid = static_cast<int>(std::min<int64_t>(kPanelRows, o_end - o));
-      pack_panel<kType>(weight_rows, blocks, panel.data());
+      pack_rows<kType>(w, o, o_end, panel.data());
       int64_t r = r0;
       for (; r + kRows <= r1; r += kRows)
         panel_tile<kType, kRows>(panel.data(), xq + r * blocks, blocks, y + r * y_stride + o, y_stride,

@@ -2,9 +2,10 @@
 // (AVX2 byte products) and matmul_avxvnni.cpp (AVX-VNNI vpdpbusd, the same integers). Each defines
 // kUseAvxVnni before including this file; everything here is internal to that file.
 //
-// Decode (fewer than 4 activation rows) computes four weight rows at a time in the lanes of one
-// register; from 8 rows on, packed weight panels (matmul_panels_body.h). Both give the order of
-// matmul_tiles.h, so results are bitwise independent of the row count and of the build.
+// Row-major weights: decode (fewer than 4 activation rows) computes four weight rows at a time in the
+// lanes of one register; from 8 rows on, packed weight panels (matmul_panels_body.h). Weights grouped
+// by eight rows (kernels/row_groups.h): group tiles below 8 rows, panels from 8. All give the order
+// of matmul_tiles.h, so results are bitwise independent of the layout, the row count and the build.
 #pragma once
 
 #include <immintrin.h>
@@ -159,12 +160,68 @@ void quant_tiles(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
   }
 }
 
+// R activation rows against a group of eight weight rows (kernels/row_groups.h): panel_tile's sums
+// with the blocks unpacked in registers as they stream in. Decode reads one stream per thread, and
+// the hardware prefetcher alone keeps too few of its lines in flight: each block asks for the one
+// kPrefetchBytes ahead (2.3 KB measured best for q4_0, docs/PERFORMANCE.md).
+template <DType kType, int R>
+void group_tile(const uint8_t* group, const ActivationBlock* xq, int64_t blocks, float* y, int64_t y_stride,
+                int valid) {
+  constexpr int64_t kBlockBytes = kType == DType::kQ4_0 ? sizeof(GroupBlockQ4_0) : sizeof(GroupBlockQ8_0);
+  constexpr int64_t kPrefetchBytes = 2304;
+  __m256 acc[2][R];
+  for (int h = 0; h < 2; ++h)
+    for (int r = 0; r < R; ++r) acc[h][r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < blocks; ++b) {
+    if constexpr (R <= 2) {
+      const char* ahead = reinterpret_cast<const char*>(group + b * kBlockBytes + kPrefetchBytes);
+      for (int64_t line = 0; line < kBlockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+    }
+    __m256i quads[8];
+    __m256 scales;
+    load_group_block<kType>(group, b, quads, &scales);
+    const ActivationBlock* xb[R];
+    for (int r = 0; r < R; ++r) xb[r] = xq + r * blocks + b;
+    for (int h = 0; h < 2; ++h) {
+      __m256i sums[R];
+      half_sums<kType, R>(quads, h, xb, sums);
+      for (int r = 0; r < R; ++r) {
+        const __m256 both = _mm256_mul_ps(scales, _mm256_broadcast_ss(&xb[r]->scale));
+        acc[h][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r]), both, acc[h][r]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) store_lanes(_mm256_add_ps(acc[0][r], acc[1][r]), y + r * y_stride, valid);
+}
+
+// Few activation rows against grouped weights, in row tiles of 4, 2 and 1.
+template <DType kType>
+void group_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin, int64_t o_end,
+                 float* y, int64_t y_stride) {
+  const int64_t blocks = w.cols / 32;
+  for (int64_t o = o_begin; o < o_end; o += kRowsPerGroup) {
+    const uint8_t* group = w.data + o / kRowsPerGroup * w.row_bytes;
+    const int valid = static_cast<int>(std::min<int64_t>(kRowsPerGroup, o_end - o));
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+      group_tile<kType, 4>(group, xq + r * blocks, blocks, y + r * y_stride + o, y_stride, valid);
+    for (; r + 2 <= rows; r += 2)
+      group_tile<kType, 2>(group, xq + r * blocks, blocks, y + r * y_stride + o, y_stride, valid);
+    for (; r < rows; ++r)
+      group_tile<kType, 1>(group, xq + r * blocks, blocks, y + r * y_stride + o, y_stride, valid);
+  }
+}
+
 // From this many activation rows on, packing weight panels costs less than it saves.
 constexpr int64_t kPanelMinRows = 8;
 
 template <DType kType>
 void quant_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin, int64_t o_end,
                  float* y, int64_t y_stride) {
+  if (w.layout == MatrixLayout::kRowGroupsOf8) {  // o_begin is a multiple of kRowsPerGroup
+    if (rows >= kPanelMinRows) return panels<kType>(xq, rows, w, o_begin, o_end, y, y_stride);
+    return group_range<kType>(xq, rows, w, o_begin, o_end, y, y_stride);
+  }
   if (rows < 4) {
     quant_tiles<kType, 1, 2>(xq, rows, w, o_begin, o_end, y, y_stride);  // decode: eight weight streams
   } else if (rows >= kPanelMinRows) {

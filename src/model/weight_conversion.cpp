@@ -43,7 +43,7 @@ MatrixView convert_matrix(const MatrixView& source, DType target, std::vector<ui
       }
     }
   });
-  return MatrixView{target, source.rows, source.cols, out, row_bytes};
+  return MatrixView{target, source.rows, source.cols, out, row_bytes, MatrixLayout::kRows};
 }
 
 }  // namespace cpm

@@ -5,7 +5,9 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "core/progress_bar.h"
+#include "kernels/row_groups.h"
 #include "model/weight_conversion.h"
 
 namespace cpm {
@@ -34,7 +36,7 @@ MatrixView ModelWeights::matrix(const std::string& name, int64_t rows, int64_t c
   const TensorInfo& tensor = require_tensor(*files_, model_dir_, name);
   check_shape(tensor, {rows, cols});
   used_.push_back(name);
-  return MatrixView{tensor.dtype, rows, cols, tensor.data, tensor.num_bytes / rows};
+  return MatrixView{tensor.dtype, rows, cols, tensor.data, tensor.num_bytes / rows, MatrixLayout::kRows};
 }
 
 std::vector<float> ModelWeights::vector(const std::string& name, int64_t size) {
@@ -73,7 +75,44 @@ std::shared_ptr<ModelWeights> ModelWeights::load(const std::string& model_dir,
   weights->bind_tensors();
   if (!weights->shard_.is_whole()) weights->keep_shard();
   if (options.dtype && *options.dtype != weights->matrix_dtype()) weights->convert(options);
+  if (options.group_rows) {
+    std::unique_ptr<ThreadPool> own_pool;
+    ThreadPool* pool = options.pool;
+    if (pool == nullptr) pool = (own_pool = std::make_unique<ThreadPool>(0)).get();
+    weights->group_rows(*pool);
+  }
   return weights;
+}
+
+// The matrices only matmul reads: not the embedding (rows are looked up), nor kv_b_proj (latent
+// attention reads its rows), nor an lm_head tied to the embedding.
+void ModelWeights::group_rows(ThreadPool& pool) {
+  std::vector<MatrixView*> matrices;
+  for (LayerWeights& l : layers_) {
+    matrices.insert(matrices.end(), {&l.q_a_proj, &l.q_b_proj, &l.kv_a_proj_with_mqa, &l.o_proj, &l.gate_proj,
+                                     &l.up_proj, &l.down_proj});
+  }
+  if (lm_head_.data != embed_tokens_.data) matrices.push_back(&lm_head_);
+  for (MatrixView* matrix : matrices) {
+    if (!matmul_prefers_row_groups(*matrix)) continue;
+    const MatrixView replaced = *matrix;
+    std::vector<uint8_t> storage;
+    *matrix = cpm::group_rows(replaced, &storage, pool);
+    release(replaced);
+    converted_.push_back(std::move(storage));  // moving keeps the buffer where matrix points
+  }
+}
+
+// Frees a matrix's previous storage: its conversion buffer, or its pages of the mapped checkpoint.
+void ModelWeights::release(const MatrixView& replaced) {
+  for (std::vector<uint8_t>& storage : converted_) {
+    if (storage.data() == replaced.data) {
+      std::vector<uint8_t>().swap(storage);
+      return;
+    }
+  }
+  release_mapped_pages(replaced.data,
+                       (replaced.rows - 1) * replaced.row_bytes + dtype_bytes(replaced.dtype, replaced.cols));
 }
 
 void ModelWeights::convert(const WeightLoadOptions& options) {
@@ -128,6 +167,10 @@ void ModelWeights::convert(const WeightLoadOptions& options) {
 }
 
 std::vector<std::pair<std::string, const MatrixView*>> ModelWeights::named_matrices() const {
+  for (const LayerWeights& l : layers_) {
+    if (l.q_a_proj.layout != MatrixLayout::kRows)
+      fail("internal: named_matrices needs the weights loaded with WeightLoadOptions::group_rows off");
+  }
   std::vector<std::pair<std::string, const MatrixView*>> out = {
       {"model.embed_tokens.weight", &embed_tokens_}};
   for (size_t i = 0; i < layers_.size(); ++i) {

@@ -45,6 +45,10 @@ struct WeightLoadOptions {
   int tp_size = 1;
   // Data-parallel attention: every rank keeps all attention heads (the MLP and vocabulary are split).
   bool dp_attention = false;
+  // Block-quantized matrices that only matmul reads are grouped by eight rows where the kernels run
+  // faster so (kernels/row_groups.h; their checkpoint bytes are then dropped from memory). Writers of
+  // checkpoints turn this off: named_matrices() refuses grouped matrices.
+  bool group_rows = true;
 };
 
 class ModelWeights {
@@ -68,7 +72,8 @@ class ModelWeights {
   int64_t weight_bytes_per_token() const;
   // The storage type of the projection matrices ("mixed" is not possible: one type for all).
   DType matrix_dtype() const { return layers_.empty() ? embed_tokens_.dtype : layers_[0].q_a_proj.dtype; }
-  // Every matrix with its checkpoint name, for writers (quantize, export-gguf).
+  // Every matrix with its checkpoint name, for writers (quantize, export-gguf); needs
+  // WeightLoadOptions::group_rows off.
   std::vector<std::pair<std::string, const MatrixView*>> named_matrices() const;
   std::vector<std::pair<std::string, const std::vector<float>*>> named_vectors() const;
 
@@ -77,6 +82,8 @@ class ModelWeights {
   void bind_tensors();
   void keep_shard();
   void convert(const WeightLoadOptions& options);
+  void group_rows(ThreadPool& pool);
+  void release(const MatrixView& replaced);
   MatrixView matrix(const std::string& name, int64_t rows, int64_t cols);
   std::vector<float> vector(const std::string& name, int64_t size);
 

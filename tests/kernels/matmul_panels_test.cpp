@@ -1,14 +1,18 @@
 // The many-row quantized matmul (packed weight panels): the same bits as the plain reference and as
 // each row run alone, for row counts on both sides of every tile and panel boundary, output counts
-// that leave short panels, strided inputs and outputs, and several thread counts.
+// that leave short panels, strided inputs and outputs, and several thread counts. And weights grouped
+// by eight rows (kernels/row_groups.h): the same bits as row-major weights in every kernel.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 
+#include "core/error.h"
 #include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_tiles.h"
 #include "kernels/quantize.h"
+#include "kernels/row_groups.h"
 
 namespace cpm {
 namespace {
@@ -113,11 +117,19 @@ void check_panel_kernels(DType dtype, const std::vector<float>& x, const std::ve
   std::vector<kernels::ActivationBlock> xq(rows * in / 32);
   for (int64_t r = 0; r < rows; ++r)
     kernels::quantize_activations(x.data() + r * in, in, xq.data() + r * in / 32);
+  ThreadPool pool(1);
+  std::vector<uint8_t> group_storage;
+  const MatrixView grouped = group_rows(w.view, &group_storage, pool);
   for (const auto& [name, kernel] : panel_kernels()) {
     for (int64_t begin : {0, 3, 8}) {
       for (int64_t end : {begin + 1, begin + 5, out}) {
         std::vector<float> y(rows * out, -1.0f);
         kernel(xq.data(), rows, w.view, begin, end, y.data(), out);
+        if (begin % kRowsPerGroup == 0) {  // grouped: ranges start on a group, as matmul's tasks do
+          std::vector<float> y_grouped(rows * out, -1.0f);
+          kernel(xq.data(), rows, grouped, begin, end, y_grouped.data(), out);
+          ASSERT_EQ(y_grouped, y) << name << " on grouped rows, range [" << begin << ", " << end << ")";
+        }
         for (int64_t r = 0; r < rows; ++r) {
           for (int64_t o = 0; o < out; ++o) {
             const float want = o >= begin && o < end ? expected[r * out + o] : -1.0f;
@@ -148,6 +160,77 @@ TEST_P(PanelMatmulTest, ExtremeValuesMatchTheReference) {
   for (float& value : x) value = 1.0f;
   for (float& value : w) value = -1.0f;
   check_panel_kernels(GetParam(), x, w, rows, out, in);
+}
+
+// Every row count (decode's group tiles below 8 rows, panels from 8) and thread split, strided:
+// matmul on grouped weights gives row-major matmul's bits, and grouping keeps every block.
+TEST_P(PanelMatmulTest, RowsGroupedByEightGiveTheSameBits) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
+  for (int64_t in : {160, 2656}) {
+    for (int64_t out : {8, 45}) {
+      const QuantizedMatrix w = quantized_matrix(GetParam(), random_floats(out * in, 21), out, in);
+      ThreadPool grouping(2);
+      std::vector<uint8_t> storage;
+      const MatrixView grouped = group_rows(w.view, &storage, grouping);
+      ASSERT_EQ(grouped.layout, MatrixLayout::kRowGroupsOf8);
+      for (int64_t o = 0; o < out; ++o) {
+        for (int64_t b = 0; b < in / 32; ++b) {
+          if (GetParam() == DType::kQ4_0) {
+            const BlockQ4_0 want = reinterpret_cast<const BlockQ4_0*>(w.view.row(o))[b];
+            const BlockQ4_0 got = grouped_block_q4_0(grouped, o, b);
+            ASSERT_EQ(0, std::memcmp(&want, &got, sizeof(want))) << "row " << o << " block " << b;
+          } else {
+            const BlockQ8_0 want = reinterpret_cast<const BlockQ8_0*>(w.view.row(o))[b];
+            const BlockQ8_0 got = grouped_block_q8_0(grouped, o, b);
+            ASSERT_EQ(0, std::memcmp(&want, &got, sizeof(want))) << "row " << o << " block " << b;
+          }
+        }
+      }
+      const int64_t x_stride = in + 5, y_stride = out + 3, max_rows = 70;
+      const std::vector<float> x = random_floats(max_rows * x_stride, 22);
+      const std::vector<float> expected = reference(x, max_rows, x_stride, w.view);
+      for (int threads : {1, 2}) {
+        ThreadPool pool(threads);
+        for (int64_t rows : {1, 2, 3, 4, 5, 7, 8, 9, 17, 70}) {
+          std::vector<float> y(rows * y_stride, -1.0f), y_grouped(rows * y_stride, -1.0f);
+          matmul(pool, x.data(), rows, x_stride, w.view, y.data(), y_stride);
+          matmul(pool, x.data(), rows, x_stride, grouped, y_grouped.data(), y_stride);
+          ASSERT_EQ(y_grouped, y) << in << " wide, " << out << " outputs, " << rows << " rows, " << threads
+                                  << " threads";
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t o = 0; o < out; ++o) ASSERT_EQ(y[r * y_stride + o], expected[r * out + o]);
+        }
+      }
+      // The portable kernels read grouped weights too (same bits), and a column slice of a grouped
+      // matrix is the grouped column slice.
+      std::vector<float> portable(3 * out);
+      std::vector<kernels::ActivationBlock> xq(3 * in / 32);
+      for (int64_t r = 0; r < 3; ++r)
+        kernels::quantize_activations(x.data() + r * x_stride, in, xq.data() + r * in / 32);
+      kernels::matmul_range_portable(x.data(), xq.data(), 3, x_stride, grouped, 0, out, portable.data(), out);
+      for (int64_t i = 0; i < 3 * out; ++i) ASSERT_EQ(portable[i], expected[i]);
+      std::vector<uint8_t> slice_storage;
+      const MatrixView slice = grouped.column_slice(64, 96);
+      const MatrixView grouped_slice = group_rows(w.view.column_slice(64, 96), &slice_storage, grouping);
+      std::vector<float> y_slice(out), y_grouped_slice(out);
+      matmul(grouping, x.data() + 64, 1, x_stride, slice, y_slice.data(), out);
+      matmul(grouping, x.data() + 64, 1, x_stride, grouped_slice, y_grouped_slice.data(), out);
+      ASSERT_EQ(y_slice, y_grouped_slice);
+    }
+  }
+}
+
+TEST(RowGroups, RowOperationsRefuseGroupedMatrices) {
+  const std::vector<float> values = random_floats(16 * 64, 5);
+  const QuantizedMatrix w = quantized_matrix(DType::kQ4_0, values, 16, 64);
+  ThreadPool pool(1);
+  std::vector<uint8_t> storage;
+  const MatrixView grouped = group_rows(w.view, &storage, pool);
+  std::vector<float> x(64, 1.0f);
+  EXPECT_THROW(dot_row(grouped, 0, x.data()), Error);
+  EXPECT_THROW(load_row(grouped, 0, x.data()), Error);
+  EXPECT_THROW(group_rows(grouped, &storage, pool), Error);
+  EXPECT_EQ(matmul_prefers_row_groups(w.view), cpu_has_avx2());
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, PanelMatmulTest, ::testing::Values(DType::kQ8_0, DType::kQ4_0),

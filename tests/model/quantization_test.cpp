@@ -8,6 +8,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
+#include "kernels/cpu_features.h"
 #include "model/sequence_runner.h"
 #include "test_paths.h"
 
@@ -45,6 +47,39 @@ TEST_P(QuantizationTest, LogitsStayClose) {
     const std::vector<float> a = f32_run.feed(prompt), b = q8_run.feed(prompt), c = q4_run.feed(prompt);
     EXPECT_GE(cosine(a, b), 0.999);
     EXPECT_GE(cosine(a, c), q4_bound);
+  }
+}
+
+// Block-quantized matrices grouped by eight rows at load (the default, where AVX2 runs) give the
+// logits of row-major ones bit for bit, in prefill (panels) and decode (group tiles), and writers
+// cannot read them by mistake.
+TEST_P(QuantizationTest, RowGroupsGiveTheSameLogits) {
+  const std::string dir = test::test_data_dir() + "/golden/" + GetParam();
+  ThreadPool pool(2);
+  for (DType dtype : {DType::kQ8_0, DType::kQ4_0}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    WeightLoadOptions row_major{dtype, &pool};
+    row_major.group_rows = false;
+    MiniCPM3 plain(ModelWeights::load(dir, row_major), {}, pool);
+    MiniCPM3 grouped(ModelWeights::load(dir, {dtype, &pool}), {}, pool);
+    const MatrixLayout expected = cpu_has_avx2() ? MatrixLayout::kRowGroupsOf8 : MatrixLayout::kRows;
+    EXPECT_EQ(grouped.weights().layers()[0].gate_proj.layout, expected);
+    EXPECT_EQ(grouped.weights().lm_head().layout, expected);  // stored apart from the embedding
+    EXPECT_EQ(grouped.weights().layers()[0].kv_b_proj.layout, MatrixLayout::kRows);
+    EXPECT_EQ(grouped.weights().embed_tokens().layout, MatrixLayout::kRows);
+    EXPECT_EQ(plain.weights().layers()[0].gate_proj.layout, MatrixLayout::kRows);
+    if (cpu_has_avx2()) EXPECT_THROW(grouped.weights().named_matrices(), Error);
+    std::ifstream in(dir + "/cases.json");
+    std::vector<int32_t> prompt;  // the longest case
+    for (const auto& item : nlohmann::json::parse(in)) {
+      auto ids = item["prompt_ids"].get<std::vector<int32_t>>();
+      if (ids.size() > prompt.size()) prompt = std::move(ids);
+    }
+    ASSERT_GE(prompt.size(), 2u);
+    SequenceRunner plain_run(plain, prompt.size() + 2), grouped_run(grouped, prompt.size() + 2);
+    EXPECT_EQ(plain_run.feed(prompt, true), grouped_run.feed(prompt, true));  // prefill
+    for (int32_t token : {prompt[0], prompt[1]})                              // decode
+      EXPECT_EQ(plain_run.feed({token}), grouped_run.feed({token}));
   }
 }
 
