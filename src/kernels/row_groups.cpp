@@ -14,29 +14,23 @@ inline int64_t grouped_byte(int c, int j) {
   return 32 * (j / 4) + 4 * c + j % 4;
 }
 
+// The group of rows from first_row, block `block`: each row's bytes go in 4-byte quads.
+template <typename Block, int kValueBytes>
 void group_block(const MatrixView& w, int64_t first_row, int64_t block, uint8_t* out) {
-  const bool q4 = w.dtype == DType::kQ4_0;
-  const int value_bytes = q4 ? 16 : 32;
   uint16_t scales[kRowsPerGroup] = {};
   for (int c = 0; c < kRowsPerGroup; ++c) {
     const int64_t row = first_row + c;
-    if (row >= w.rows) {  // padding: zero weights, zero scale
-      for (int j = 0; j < value_bytes; ++j) out[grouped_byte(c, j)] = q4 ? 0x88 : 0;
+    if (row >= w.rows) {  // padding: zero weights (q4_0 nibbles of 8), zero scale
+      for (int j = 0; j < kValueBytes; j += 4)
+        std::memset(out + grouped_byte(c, j), kValueBytes == 16 ? 0x88 : 0, 4);
       continue;
     }
-    const uint8_t* values;
-    if (q4) {
-      const BlockQ4_0& b = reinterpret_cast<const BlockQ4_0*>(w.row(row))[block];
-      values = b.nibbles;
-      scales[c] = b.scale;
-    } else {
-      const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(w.row(row))[block];
-      values = reinterpret_cast<const uint8_t*>(b.values);
-      scales[c] = b.scale;
-    }
-    for (int j = 0; j < value_bytes; ++j) out[grouped_byte(c, j)] = values[j];
+    const Block& source = reinterpret_cast<const Block*>(w.row(row))[block];
+    const auto* values = reinterpret_cast<const uint8_t*>(&source) + sizeof(uint16_t);
+    std::memcpy(&scales[c], &source, sizeof(uint16_t));
+    for (int j = 0; j < kValueBytes; j += 4) std::memcpy(out + grouped_byte(c, j), values + j, 4);
   }
-  std::memcpy(out + kRowsPerGroup * value_bytes, scales, sizeof(scales));
+  std::memcpy(out + kRowsPerGroup * kValueBytes, scales, sizeof(scales));
 }
 
 const uint8_t* grouped_block_bytes(const MatrixView& w, int64_t row, int64_t block, int64_t block_bytes) {
@@ -52,18 +46,34 @@ bool matmul_prefers_row_groups(const MatrixView& w) {
          cpu_has_avx2();
 }
 
-MatrixView group_rows(const MatrixView& w, std::vector<uint8_t>* storage, ThreadPool& pool) {
+int64_t grouped_bytes(const MatrixView& w) {
+  const int64_t groups = (w.rows + kRowsPerGroup - 1) / kRowsPerGroup;
+  return groups * kRowsPerGroup * dtype_bytes(w.dtype, w.cols);
+}
+
+MatrixView group_rows(const MatrixView& w, LargeBuffer* storage, ThreadPool& pool) {
+  *storage = LargeBuffer(static_cast<size_t>(grouped_bytes(w)));
+  return group_rows(w, storage->data(), pool);
+}
+
+MatrixView group_rows(const MatrixView& w, uint8_t* out, ThreadPool& pool) {
   if ((w.dtype != DType::kQ4_0 && w.dtype != DType::kQ8_0) || w.layout != MatrixLayout::kRows)
     fail("internal: only row-major q4_0 and q8_0 matrices can be grouped by rows");
+  const bool q4 = w.dtype == DType::kQ4_0;
   const int64_t blocks = w.cols / 32;
   const int64_t block_bytes = kRowsPerGroup * dtype_bytes(w.dtype, 32);
   const int64_t groups = (w.rows + kRowsPerGroup - 1) / kRowsPerGroup;
-  storage->assign(groups * blocks * block_bytes, 0);
-  uint8_t* out = storage->data();
   pool.parallel_for(groups, 1, [&](int, int64_t begin, int64_t end) {
-    for (int64_t g = begin; g < end; ++g)
-      for (int64_t b = 0; b < blocks; ++b)
-        group_block(w, g * kRowsPerGroup, b, out + (g * blocks + b) * block_bytes);
+    for (int64_t g = begin; g < end; ++g) {
+      for (int64_t b = 0; b < blocks; ++b) {
+        uint8_t* dest = out + (g * blocks + b) * block_bytes;
+        if (q4) {
+          group_block<BlockQ4_0, 16>(w, g * kRowsPerGroup, b, dest);
+        } else {
+          group_block<BlockQ8_0, 32>(w, g * kRowsPerGroup, b, dest);
+        }
+      }
+    }
   });
   return MatrixView{w.dtype, w.rows, w.cols, out, blocks * block_bytes, MatrixLayout::kRowGroupsOf8};
 }

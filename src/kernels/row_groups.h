@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/large_buffer.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "kernels/quant_blocks.h"
@@ -38,7 +39,10 @@ static_assert(sizeof(GroupBlockQ8_0) == kRowsPerGroup * sizeof(BlockQ8_0));
 bool matmul_prefers_row_groups(const MatrixView& w);
 
 // w (block-quantized, row-major, possibly a column slice) grouped into *storage.
-MatrixView group_rows(const MatrixView& w, std::vector<uint8_t>* storage, ThreadPool& pool);
+MatrixView group_rows(const MatrixView& w, LargeBuffer* storage, ThreadPool& pool);
+// The same into grouped_bytes(w) bytes at out (several matrices in one buffer).
+int64_t grouped_bytes(const MatrixView& w);
+MatrixView group_rows(const MatrixView& w, uint8_t* out, ThreadPool& pool);
 
 // Row `row`'s block `block` of a grouped matrix, as the row-major block it came from.
 BlockQ4_0 grouped_block_q4_0(const MatrixView& w, int64_t row, int64_t block);

@@ -93,13 +93,20 @@ void ModelWeights::group_rows(ThreadPool& pool) {
                                      &l.up_proj, &l.down_proj});
   }
   if (lm_head_.data != embed_tokens_.data) matrices.push_back(&lm_head_);
+  // One buffer for all (each matrix rounded to a cache line), not one per matrix rounded to 2 MB.
+  constexpr int64_t kAlign = 64;
+  int64_t total = 0;
+  for (const MatrixView* matrix : matrices)
+    if (matmul_prefers_row_groups(*matrix)) total += (grouped_bytes(*matrix) + kAlign - 1) / kAlign * kAlign;
+  if (total == 0) return;
+  grouped_ = LargeBuffer(static_cast<size_t>(total));
+  uint8_t* next = grouped_.data();
   for (MatrixView* matrix : matrices) {
     if (!matmul_prefers_row_groups(*matrix)) continue;
     const MatrixView replaced = *matrix;
-    std::vector<uint8_t> storage;
-    *matrix = cpm::group_rows(replaced, &storage, pool);
+    *matrix = cpm::group_rows(replaced, next, pool);
+    next += (grouped_bytes(replaced) + kAlign - 1) / kAlign * kAlign;
     release(replaced);
-    converted_.push_back(std::move(storage));  // moving keeps the buffer where matrix points
   }
 }
 

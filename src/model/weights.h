@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/large_buffer.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "model/config.h"
@@ -98,6 +99,7 @@ class ModelWeights {
   std::vector<LayerWeights> layers_;
   std::vector<std::string> warnings_;
   std::vector<std::vector<uint8_t>> converted_;  // storage of matrices converted at load
+  LargeBuffer grouped_;                          // storage of the matrices grouped by rows
 };
 
 }  // namespace cpm

@@ -118,7 +118,7 @@ void check_panel_kernels(DType dtype, const std::vector<float>& x, const std::ve
   for (int64_t r = 0; r < rows; ++r)
     kernels::quantize_activations(x.data() + r * in, in, xq.data() + r * in / 32);
   ThreadPool pool(1);
-  std::vector<uint8_t> group_storage;
+  LargeBuffer group_storage;
   const MatrixView grouped = group_rows(w.view, &group_storage, pool);
   for (const auto& [name, kernel] : panel_kernels()) {
     for (int64_t begin : {0, 3, 8}) {
@@ -170,7 +170,7 @@ TEST_P(PanelMatmulTest, RowsGroupedByEightGiveTheSameBits) {
     for (int64_t out : {8, 45}) {
       const QuantizedMatrix w = quantized_matrix(GetParam(), random_floats(out * in, 21), out, in);
       ThreadPool grouping(2);
-      std::vector<uint8_t> storage;
+      LargeBuffer storage;
       const MatrixView grouped = group_rows(w.view, &storage, grouping);
       ASSERT_EQ(grouped.layout, MatrixLayout::kRowGroupsOf8);
       for (int64_t o = 0; o < out; ++o) {
@@ -209,7 +209,7 @@ TEST_P(PanelMatmulTest, RowsGroupedByEightGiveTheSameBits) {
         kernels::quantize_activations(x.data() + r * x_stride, in, xq.data() + r * in / 32);
       kernels::matmul_range_portable(x.data(), xq.data(), 3, x_stride, grouped, 0, out, portable.data(), out);
       for (int64_t i = 0; i < 3 * out; ++i) ASSERT_EQ(portable[i], expected[i]);
-      std::vector<uint8_t> slice_storage;
+      LargeBuffer slice_storage;
       const MatrixView slice = grouped.column_slice(64, 96);
       const MatrixView grouped_slice = group_rows(w.view.column_slice(64, 96), &slice_storage, grouping);
       std::vector<float> y_slice(out), y_grouped_slice(out);
@@ -224,7 +224,7 @@ TEST(RowGroups, RowOperationsRefuseGroupedMatrices) {
   const std::vector<float> values = random_floats(16 * 64, 5);
   const QuantizedMatrix w = quantized_matrix(DType::kQ4_0, values, 16, 64);
   ThreadPool pool(1);
-  std::vector<uint8_t> storage;
+  LargeBuffer storage;
   const MatrixView grouped = group_rows(w.view, &storage, pool);
   std::vector<float> x(64, 1.0f);
   EXPECT_THROW(dot_row(grouped, 0, x.data()), Error);

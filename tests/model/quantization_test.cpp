@@ -68,7 +68,9 @@ TEST_P(QuantizationTest, RowGroupsGiveTheSameLogits) {
     EXPECT_EQ(grouped.weights().layers()[0].kv_b_proj.layout, MatrixLayout::kRows);
     EXPECT_EQ(grouped.weights().embed_tokens().layout, MatrixLayout::kRows);
     EXPECT_EQ(plain.weights().layers()[0].gate_proj.layout, MatrixLayout::kRows);
-    if (cpu_has_avx2()) EXPECT_THROW(grouped.weights().named_matrices(), Error);
+    if (cpu_has_avx2()) {
+      EXPECT_THROW(grouped.weights().named_matrices(), Error);
+    }
     std::ifstream in(dir + "/cases.json");
     std::vector<int32_t> prompt;  // the longest case
     for (const auto& item : nlohmann::json::parse(in)) {

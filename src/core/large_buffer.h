@@ -1,0 +1,29 @@
+// Heap memory for large copies of weights.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace cpm {
+
+// Uninitialized bytes, 2 MB aligned and marked for transparent huge pages where the kernel offers
+// them: filling a few GB then takes a page fault per 2 MB instead of per 4 KB, and streaming it
+// through the cores misses the TLB less. Throws cpm::Error when the memory cannot be had.
+class LargeBuffer {
+ public:
+  LargeBuffer() = default;
+  explicit LargeBuffer(size_t bytes);
+
+  uint8_t* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+
+ private:
+  struct Free {
+    void operator()(uint8_t* p) const;
+  };
+  std::unique_ptr<uint8_t, Free> data_;
+  size_t size_ = 0;
+};
+
+}  // namespace cpm
