@@ -8,6 +8,7 @@
 #include <cmath>
 #include <exception>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
@@ -38,14 +39,16 @@ std::vector<float> prompt_then_greedy(MiniCPM3& model) {
   return all;
 }
 
-std::vector<float> run_whole(const std::string& dir, const std::string& backend) {
+std::vector<float> run_whole(const std::string& dir, const std::string& backend,
+                             std::optional<DType> dtype = std::nullopt) {
   ThreadPool pool(1);
-  MiniCPM3 model(ModelWeights::load(dir), ModelOptions{0, backend}, pool);
+  MiniCPM3 model(ModelWeights::load(dir, {dtype, &pool}), ModelOptions{0, backend}, pool);
   return prompt_then_greedy(model);
 }
 
 // Rank 0's logits from a group of `size` thread ranks.
-std::vector<float> run_sharded(const std::string& dir, const std::string& backend, int size) {
+std::vector<float> run_sharded(const std::string& dir, const std::string& backend, int size,
+                               std::optional<DType> dtype = std::nullopt) {
   test::ThreadGroup group(size);
   std::vector<std::vector<float>> results(size);
   std::vector<std::exception_ptr> errors(size);
@@ -56,6 +59,7 @@ std::vector<float> run_sharded(const std::string& dir, const std::string& backen
         test::ThreadGroupCommunicator communicator(group, rank);
         ThreadPool pool(1);
         WeightLoadOptions options;
+        options.dtype = dtype;
         options.tp_rank = rank;
         options.tp_size = size;
         MiniCPM3 model(ModelWeights::load(dir, options), ModelOptions{0, backend, &communicator}, pool);
@@ -102,6 +106,21 @@ TEST(ShardedForward, TiedEmbeddingCheckpoint) {
   for (const char* backend : {"latent", "materialized"}) {
     SCOPED_TRACE(backend);
     expect_close(run_whole(dir, backend), run_sharded(dir, backend, 2));
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// Block-quantized weights: each rank converts its own slices (o_proj and down_proj by input
+// columns) and groups them by rows for the AVX2 kernels; the ranks' sums still match one process.
+TEST(ShardedForward, QuantizedSlicesGroupedByRows) {
+  const std::string dir = test::binary_dir() + "/tensor_parallel_quantized";
+  nlohmann::ordered_json config = random_checkpoint_config("tiny");
+  config["intermediate_size"] = 128;  // 64 input columns of down_proj per rank: whole blocks
+  config["v_head_dim"] = 16;          // and 32 of o_proj
+  write_random_checkpoint(dir, config, 12, DType::kBF16);
+  for (DType dtype : {DType::kQ8_0, DType::kQ4_0}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    expect_close(run_whole(dir, "latent", dtype), run_sharded(dir, "latent", 2, dtype));
   }
   std::filesystem::remove_all(dir);
 }
