@@ -44,18 +44,19 @@ inline float portable_lane_sum(const float lanes[8]) {
   return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
 }
 
-int weight_value(const MatrixView& w, int64_t o, int64_t block, int i, float* scale) {
+// Block `block` of row o as 32 integer weights; returns its scale.
+float block_weights(const MatrixView& w, int64_t o, int64_t block, int* values) {
   const bool grouped = w.layout == MatrixLayout::kRowGroupsOf8;
   if (w.dtype == DType::kQ8_0) {
     const BlockQ8_0 wb =
         grouped ? grouped_block_q8_0(w, o, block) : reinterpret_cast<const BlockQ8_0*>(w.row(o))[block];
-    *scale = f16_to_f32(wb.scale);
-    return wb.values[i];
+    for (int i = 0; i < 32; ++i) values[i] = wb.values[i];
+    return f16_to_f32(wb.scale);
   }
   const BlockQ4_0 wb =
       grouped ? grouped_block_q4_0(w, o, block) : reinterpret_cast<const BlockQ4_0*>(w.row(o))[block];
-  *scale = f16_to_f32(wb.scale);
-  return q4_0_value(wb, i);
+  for (int i = 0; i < 32; ++i) values[i] = q4_0_value(wb, i);
+  return f16_to_f32(wb.scale);
 }
 
 // The quantized summation order of matmul_tiles.h in scalar code; std::fma rounds as the FMA does,
@@ -63,9 +64,10 @@ int weight_value(const MatrixView& w, int64_t o, int64_t block, int i, float* sc
 float quantized_dot(const MatrixView& w, int64_t o, const ActivationBlock* xq) {
   float acc_low = 0, acc_high = 0;
   for (int64_t b = 0; b < w.cols / 32; ++b) {
+    int values[32];
+    const float scale = block_weights(w, o, b, values);
     int32_t low = 0, high = 0;
-    float scale = 0;
-    for (int i = 0; i < 32; ++i) (i < 16 ? low : high) += weight_value(w, o, b, i, &scale) * xq[b].values[i];
+    for (int i = 0; i < 32; ++i) (i < 16 ? low : high) += values[i] * xq[b].values[i];
     const float both = scale * xq[b].scale;
     acc_low = std::fma(static_cast<float>(low), both, acc_low);
     acc_high = std::fma(static_cast<float>(high), both, acc_high);

@@ -14,9 +14,14 @@ inline int64_t grouped_byte(int c, int j) {
   return 32 * (j / 4) + 4 * c + j % 4;
 }
 
+// A block's weight bytes, after its fp16 scale (BlockQ4_0 and BlockQ8_0 alike).
+template <typename Block>
+constexpr int kValueBytesOf = sizeof(Block) - sizeof(uint16_t);
+
 // The group of rows from first_row, block `block`: each row's bytes go in 4-byte quads.
-template <typename Block, int kValueBytes>
+template <typename Block>
 void group_block(const MatrixView& w, int64_t first_row, int64_t block, uint8_t* out) {
+  constexpr int kValueBytes = kValueBytesOf<Block>;
   uint16_t scales[kRowsPerGroup] = {};
   for (int c = 0; c < kRowsPerGroup; ++c) {
     const int64_t row = first_row + c;
@@ -33,10 +38,20 @@ void group_block(const MatrixView& w, int64_t first_row, int64_t block, uint8_t*
   std::memcpy(out + kRowsPerGroup * kValueBytes, scales, sizeof(scales));
 }
 
-const uint8_t* grouped_block_bytes(const MatrixView& w, int64_t row, int64_t block, int64_t block_bytes) {
+// group_block's inverse for one row: the row-major block (scale, then values) it came from.
+template <typename Block>
+Block ungroup_block(const MatrixView& w, int64_t row, int64_t block) {
+  constexpr int kValueBytes = kValueBytesOf<Block>;
   if (w.layout != MatrixLayout::kRowGroupsOf8 || row < 0 || row >= w.rows)
     fail("internal: row ", row, " of a ", w.rows, "-row matrix is not in a grouped layout");
-  return w.data + row / kRowsPerGroup * w.row_bytes + block * block_bytes;
+  const uint8_t* group = w.data + row / kRowsPerGroup * w.row_bytes + block * kRowsPerGroup * sizeof(Block);
+  const int c = static_cast<int>(row % kRowsPerGroup);
+  Block out;
+  auto* bytes = reinterpret_cast<uint8_t*>(&out);
+  std::memcpy(bytes, group + kRowsPerGroup * kValueBytes + c * sizeof(uint16_t), sizeof(uint16_t));
+  for (int j = 0; j < kValueBytes; j += 4)
+    std::memcpy(bytes + sizeof(uint16_t) + j, group + grouped_byte(c, j), 4);
+  return out;
 }
 
 }  // namespace
@@ -68,9 +83,9 @@ MatrixView group_rows(const MatrixView& w, uint8_t* out, ThreadPool& pool) {
       for (int64_t b = 0; b < blocks; ++b) {
         uint8_t* dest = out + (g * blocks + b) * block_bytes;
         if (q4) {
-          group_block<BlockQ4_0, 16>(w, g * kRowsPerGroup, b, dest);
+          group_block<BlockQ4_0>(w, g * kRowsPerGroup, b, dest);
         } else {
-          group_block<BlockQ8_0, 32>(w, g * kRowsPerGroup, b, dest);
+          group_block<BlockQ8_0>(w, g * kRowsPerGroup, b, dest);
         }
       }
     }
@@ -79,21 +94,11 @@ MatrixView group_rows(const MatrixView& w, uint8_t* out, ThreadPool& pool) {
 }
 
 BlockQ4_0 grouped_block_q4_0(const MatrixView& w, int64_t row, int64_t block) {
-  const auto& g = *reinterpret_cast<const GroupBlockQ4_0*>(grouped_block_bytes(w, row, block, 144));
-  const int c = static_cast<int>(row % kRowsPerGroup);
-  BlockQ4_0 out;
-  out.scale = g.scales[c];
-  for (int j = 0; j < 16; ++j) out.nibbles[j] = g.nibbles[grouped_byte(c, j)];
-  return out;
+  return ungroup_block<BlockQ4_0>(w, row, block);
 }
 
 BlockQ8_0 grouped_block_q8_0(const MatrixView& w, int64_t row, int64_t block) {
-  const auto& g = *reinterpret_cast<const GroupBlockQ8_0*>(grouped_block_bytes(w, row, block, 272));
-  const int c = static_cast<int>(row % kRowsPerGroup);
-  BlockQ8_0 out;
-  out.scale = g.scales[c];
-  for (int j = 0; j < 32; ++j) out.values[j] = g.values[grouped_byte(c, j)];
-  return out;
+  return ungroup_block<BlockQ8_0>(w, row, block);
 }
 
 }  // namespace cpm

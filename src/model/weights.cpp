@@ -74,38 +74,41 @@ std::shared_ptr<ModelWeights> ModelWeights::load(const std::string& model_dir,
       TensorShard::split(weights->config_, options.tp_rank, options.tp_size, options.dp_attention);
   weights->bind_tensors();
   if (!weights->shard_.is_whole()) weights->keep_shard();
-  if (options.dtype && *options.dtype != weights->matrix_dtype()) weights->convert(options);
-  if (options.group_rows) {
-    std::unique_ptr<ThreadPool> own_pool;
-    ThreadPool* pool = options.pool;
-    if (pool == nullptr) pool = (own_pool = std::make_unique<ThreadPool>(0)).get();
-    weights->group_rows(*pool);
-  }
+  // A private pool only when there is work for one and the caller gave none.
+  std::unique_ptr<ThreadPool> own_pool;
+  auto pool = [&]() -> ThreadPool& {
+    if (options.pool != nullptr) return *options.pool;
+    if (own_pool == nullptr) own_pool = std::make_unique<ThreadPool>(0);
+    return *own_pool;
+  };
+  if (options.dtype && *options.dtype != weights->matrix_dtype()) weights->convert(options, pool());
+  if (options.group_rows) weights->group_rows(pool);
   return weights;
 }
 
 // The matrices only matmul reads: not the embedding (rows are looked up), nor kv_b_proj (latent
 // attention reads its rows), nor an lm_head tied to the embedding.
-void ModelWeights::group_rows(ThreadPool& pool) {
+void ModelWeights::group_rows(const std::function<ThreadPool&()>& pool) {
   std::vector<MatrixView*> matrices;
   for (LayerWeights& l : layers_) {
     matrices.insert(matrices.end(), {&l.q_a_proj, &l.q_b_proj, &l.kv_a_proj_with_mqa, &l.o_proj, &l.gate_proj,
                                      &l.up_proj, &l.down_proj});
   }
   if (lm_head_.data != embed_tokens_.data) matrices.push_back(&lm_head_);
-  // One buffer for all (each matrix rounded to a cache line), not one per matrix rounded to 2 MB.
+  std::erase_if(matrices, [](const MatrixView* m) { return !matmul_prefers_row_groups(*m); });
+  if (matrices.empty()) return;
+  // One buffer for all (each matrix at a cache line), not one per matrix rounded to 2 MB.
   constexpr int64_t kAlign = 64;
+  std::vector<int64_t> offsets;
   int64_t total = 0;
-  for (const MatrixView* matrix : matrices)
-    if (matmul_prefers_row_groups(*matrix)) total += (grouped_bytes(*matrix) + kAlign - 1) / kAlign * kAlign;
-  if (total == 0) return;
+  for (const MatrixView* matrix : matrices) {
+    offsets.push_back(total);
+    total += (grouped_bytes(*matrix) + kAlign - 1) / kAlign * kAlign;
+  }
   grouped_ = LargeBuffer(static_cast<size_t>(total));
-  uint8_t* next = grouped_.data();
-  for (MatrixView* matrix : matrices) {
-    if (!matmul_prefers_row_groups(*matrix)) continue;
-    const MatrixView replaced = *matrix;
-    *matrix = cpm::group_rows(replaced, next, pool);
-    next += (grouped_bytes(replaced) + kAlign - 1) / kAlign * kAlign;
+  for (size_t i = 0; i < matrices.size(); ++i) {
+    const MatrixView replaced = *matrices[i];
+    *matrices[i] = cpm::group_rows(replaced, grouped_.data() + offsets[i], pool());
     release(replaced);
   }
 }
@@ -122,16 +125,13 @@ void ModelWeights::release(const MatrixView& replaced) {
                        (replaced.rows - 1) * replaced.row_bytes + dtype_bytes(replaced.dtype, replaced.cols));
 }
 
-void ModelWeights::convert(const WeightLoadOptions& options) {
+void ModelWeights::convert(const WeightLoadOptions& options, ThreadPool& pool) {
   const DType target = *options.dtype;
   const DType head_target = target == DType::kQ4_0 ? DType::kQ8_0 : target;
   // kv_b_proj (3% of MiniCPM3-4B's weights) stays as stored under the block formats: latent
   // attention reads it row by row for every head of every token, where a float row beats
   // dequantizing blocks; the float formats convert it like the rest.
   const bool keep_kv_b = dtype_info(target).block_size > 1;
-  std::unique_ptr<ThreadPool> own_pool;
-  ThreadPool* pool = options.pool;
-  if (pool == nullptr) pool = (own_pool = std::make_unique<ThreadPool>(0)).get();
   std::vector<std::pair<MatrixView*, std::string>> work;
   for (size_t i = 0; i < layers_.size(); ++i) {
     LayerWeights& l = layers_[i];
@@ -162,22 +162,18 @@ void ModelWeights::convert(const WeightLoadOptions& options) {
                           std::to_string(matrix->cols) + " is not a multiple of 32");
     } else if (matrix->dtype != target) {
       converted_.emplace_back();
-      *matrix = convert_matrix(*matrix, target, &converted_.back(), *pool, name);
+      *matrix = convert_matrix(*matrix, target, &converted_.back(), pool, name);
     }
     progress.advance();
   }
   if (lm_head_.dtype != head_target) {
     converted_.emplace_back();
-    lm_head_ = convert_matrix(lm_head_, head_target, &converted_.back(), *pool, "lm_head.weight");
+    lm_head_ = convert_matrix(lm_head_, head_target, &converted_.back(), pool, "lm_head.weight");
   }
   progress.advance();
 }
 
 std::vector<std::pair<std::string, const MatrixView*>> ModelWeights::named_matrices() const {
-  for (const LayerWeights& l : layers_) {
-    if (l.q_a_proj.layout != MatrixLayout::kRows)
-      fail("internal: named_matrices needs the weights loaded with WeightLoadOptions::group_rows off");
-  }
   std::vector<std::pair<std::string, const MatrixView*>> out = {
       {"model.embed_tokens.weight", &embed_tokens_}};
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -193,6 +189,10 @@ std::vector<std::pair<std::string, const MatrixView*>> ModelWeights::named_matri
                            {p + "mlp.down_proj.weight", &l.down_proj}});
   }
   if (lm_head_.data != embed_tokens_.data) out.push_back({"lm_head.weight", &lm_head_});
+  for (const auto& [name, matrix] : out) {
+    if (matrix->layout != MatrixLayout::kRows)
+      fail("internal: ", name, " is grouped by rows; writers load with WeightLoadOptions::group_rows off");
+  }
   return out;
 }
 

@@ -2,6 +2,7 @@
 // memory-mapped safetensors files; only norm vectors (tiny) are widened to f32 copies.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,8 +83,9 @@ class ModelWeights {
   ModelWeights() = default;
   void bind_tensors();
   void keep_shard();
-  void convert(const WeightLoadOptions& options);
-  void group_rows(ThreadPool& pool);
+  void convert(const WeightLoadOptions& options, ThreadPool& pool);
+  // pool() is called only when some matrix is grouped.
+  void group_rows(const std::function<ThreadPool&()>& pool);
   void release(const MatrixView& replaced);
   MatrixView matrix(const std::string& name, int64_t rows, int64_t cols);
   std::vector<float> vector(const std::string& name, int64_t size);
