@@ -18,6 +18,7 @@
 #include "dist/tensor_parallel_run.h"
 #include "eval/latency_stats.h"
 #include "kernels/compute_peak.h"
+#include "kernels/cpu_features.h"
 #include "model_options.h"
 
 namespace cpm::app {
@@ -177,6 +178,8 @@ void print_bench(const nlohmann::ordered_json& r) {
   std::printf("model %s, weights %s, %d threads, batch %lld\n", r["model_path"].get<std::string>().c_str(),
               r["dtype"].get<std::string>().c_str(), r["threads"].get<int>(),
               r["batch_size"].get<long long>());
+  std::printf("cpu %s, %s kernels\n", r["cpu"].get<std::string>().c_str(),
+              r["kernels"].get<std::string>().c_str());
   std::printf("prefill pp%lld: %.2f tokens/s (min %.2f, max %.2f, %d repeats)\n",
               r["prompt_len"].get<long long>(), number("prefill_tokens_per_s"),
               number("prefill_tokens_per_s_min"), number("prefill_tokens_per_s_max"),
@@ -248,6 +251,8 @@ nlohmann::ordered_json bench_report(const BenchFlags& flags, const LoadedModel& 
   nlohmann::ordered_json result = {{"model_path", flags.model.model_path},
                                    {"dtype", std::string(dtype_name(loaded.weights->matrix_dtype()))},
                                    {"threads", loaded.pool->num_threads()},
+                                   {"cpu", cpu_model_name()},
+                                   {"kernels", kernel_instruction_set()},
                                    {"tp_size", ranks},
                                    {"attention_backend", model.attention().name()},
                                    {"batch_size", flags.batch_size},

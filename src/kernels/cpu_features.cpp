@@ -1,6 +1,7 @@
 #include "kernels/cpu_features.h"
 
 #include <cstdlib>
+#include <fstream>
 
 namespace cpm {
 
@@ -27,6 +28,23 @@ bool cpu_has_avx_vnni() {
 #endif
   }();
   return has;
+}
+
+const char* kernel_instruction_set() {
+  if (cpu_has_avx_vnni()) return "avx2+avx-vnni";
+  return cpu_has_avx2() ? "avx2" : "portable";
+}
+
+std::string cpu_model_name() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  const std::string key = "model name";
+  for (std::string line; std::getline(cpuinfo, line);) {
+    const size_t colon = line.find(':');
+    if (line.compare(0, key.size(), key) != 0 || colon == std::string::npos) continue;
+    const size_t start = line.find_first_not_of(" \t", colon + 1);
+    if (start != std::string::npos) return line.substr(start);
+  }
+  return "unknown";
 }
 
 }  // namespace cpm

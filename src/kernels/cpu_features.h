@@ -1,6 +1,8 @@
 // Run-time CPU feature detection: AVX2 kernels are only used where the CPU has them.
 #pragma once
 
+#include <string>
+
 namespace cpm {
 
 // True when the CPU supports AVX2, FMA and F16C, and CPM_DISABLE_AVX2 is not set in the environment.
@@ -8,5 +10,11 @@ bool cpu_has_avx2();
 // True when cpu_has_avx2() and the CPU has AVX-VNNI (256-bit vpdpbusd), and CPM_DISABLE_AVX_VNNI is not
 // set. The kernels give the same bits either way; this only picks the faster instructions.
 bool cpu_has_avx_vnni();
+
+// The instruction set the kernels run on: "avx2+avx-vnni", "avx2" or "portable". Benchmarks record it,
+// so figures from different machines say what they compare.
+const char* kernel_instruction_set();
+// The CPU's model name as the kernel reports it (/proc/cpuinfo), or "unknown".
+std::string cpu_model_name();
 
 }  // namespace cpm

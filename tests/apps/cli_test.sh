@@ -60,6 +60,8 @@ check "bench figures are measured and consistent" node -e '
   for (const k of ["prefill_tokens_per_s", "decode_tokens_per_s", "weight_bytes_per_token", "memory_bandwidth_gb_s",
                    "decode_roofline_fraction", "peak_rss_bytes", "fma_peak_gflop_s", "decode_step_limit_fraction"])
     if (!(r[k] > 0)) throw new Error(k + " = " + r[k]);
+  if (!["avx2+avx-vnni", "avx2", "portable"].includes(r.kernels)) throw new Error("kernels = " + r.kernels);
+  if (typeof r.cpu !== "string" || r.cpu.length === 0) throw new Error("cpu = " + r.cpu);
   // Latent attention: every head scores the 288-wide row and sums its latent, over 8 + 5/2 cached tokens.
   const perToken = 2 * c.num_attention_heads * (2 * c.kv_lora_rank + c.qk_rope_head_dim);
   const want = perToken * c.num_hidden_layers * (8 + 5 / 2);
@@ -72,6 +74,12 @@ check "bench figures are measured and consistent" node -e '
   const limit = r.memory_bandwidth_gb_s * 1e9 / r.weight_bytes_per_token;
   if (Math.abs(r.decode_roofline_fraction - r.decode_tokens_per_s / limit) > 1e-9) throw new Error("fraction not against the mean");
 ' "$work/bench.json" "$work/tiny/config.json"
+check "bench --json without AVX2" env CPM_DISABLE_AVX2=1 "$bin" bench --model-path "$work/tiny" --prompt-len 4 --gen-len 2 --repeats 1 --json
+cp "$work/out" "$work/bench_portable.json"
+check "bench names the portable kernels when AVX2 is off" node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  if (r.kernels !== "portable") throw new Error("kernels = " + r.kernels);
+' "$work/bench_portable.json"
 check_error "bench longer than the context" "exceeds the context length" "$bin" bench --model-path "$work/tiny" --prompt-len 8 --gen-len 4 --context-length 10
 
 # Bad input: one clear message, non-zero exit, never a crash.

@@ -295,5 +295,18 @@ TEST_P(AttentionKernelTest, ScoresAndWeightedSumsMatchReference) {
 INSTANTIATE_TEST_SUITE_P(CacheTypes, AttentionKernelTest, ::testing::Values(DType::kF32, DType::kBF16),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
+// What benchmarks record as the kernels' instruction set follows the run-time detection.
+TEST(CpuFeaturesTest, InstructionSetNamesTheDetectedKernels) {
+  const std::string name = kernel_instruction_set();
+  if (cpu_has_avx_vnni()) {
+    EXPECT_EQ(name, "avx2+avx-vnni");
+  } else if (cpu_has_avx2()) {
+    EXPECT_EQ(name, "avx2");
+  } else {
+    EXPECT_EQ(name, "portable");
+  }
+  EXPECT_FALSE(cpu_model_name().empty());
+}
+
 }  // namespace
 }  // namespace cpm
