@@ -74,12 +74,6 @@ check "bench figures are measured and consistent" node -e '
   const limit = r.memory_bandwidth_gb_s * 1e9 / r.weight_bytes_per_token;
   if (Math.abs(r.decode_roofline_fraction - r.decode_tokens_per_s / limit) > 1e-9) throw new Error("fraction not against the mean");
 ' "$work/bench.json" "$work/tiny/config.json"
-check "bench --json without AVX2" env CPM_DISABLE_AVX2=1 "$bin" bench --model-path "$work/tiny" --prompt-len 4 --gen-len 2 --repeats 1 --json
-cp "$work/out" "$work/bench_portable.json"
-check "bench names the portable kernels when AVX2 is off" node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  if (r.kernels !== "portable") throw new Error("kernels = " + r.kernels);
-' "$work/bench_portable.json"
 check_error "bench longer than the context" "exceeds the context length" "$bin" bench --model-path "$work/tiny" --prompt-len 8 --gen-len 4 --context-length 10
 
 # Bad input: one clear message, non-zero exit, never a crash.
