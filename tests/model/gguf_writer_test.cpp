@@ -13,6 +13,7 @@
 #include "kernels/quantize.h"
 #include "model/gguf_export.h"
 #include "model/random_checkpoint.h"
+#include "temp_dir.h"
 #include "test_paths.h"
 
 namespace cpm {
@@ -127,12 +128,6 @@ ReadFile read_gguf(const std::string& path) {
   return file;
 }
 
-std::string temp_path(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("cpm_gguf_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return (dir / name).string();
-}
-
 template <typename T>
 std::vector<uint8_t> as_bytes(const std::vector<T>& values) {
   const auto* p = reinterpret_cast<const uint8_t*>(values.data());
@@ -154,7 +149,8 @@ TEST(GgufWriterTest, MetadataAndTensorsRoundTrip) {
   writer.add_tensor("v.weight", DType::kF32, {5}, [&] { return as_bytes(vector); });
   writer.add_tensor("m.weight", DType::kF16, {3, 7}, [&] { return as_bytes(matrix); });
   writer.add_tensor("last.weight", DType::kF32, {1}, [&] { return as_bytes(std::vector<float>{9}); });
-  const std::string path = temp_path("round_trip.gguf");
+  const test::TempDir dir;
+  const std::string path = dir.file("round_trip.gguf");
   writer.write(path);
   EXPECT_FALSE(fs::exists(path + ".partial"));
 
@@ -196,7 +192,8 @@ TEST(GgufWriterTest, RejectsDuplicatesWrongSizesAndUnwritablePaths) {
   writer.add_tensor("t", DType::kF32, {4}, [] { return std::vector<uint8_t>(8); });  // 8 of 16 bytes
   EXPECT_THROW(writer.add_tensor("t", DType::kF32, {4}, [] { return std::vector<uint8_t>(16); }), Error);
   EXPECT_THROW(writer.add_tensor("q", DType::kQ8_0, {2, 40}, [] { return std::vector<uint8_t>(); }), Error);
-  const std::string path = temp_path("short.gguf");
+  const test::TempDir dir;
+  const std::string path = dir.file("short.gguf");
   try {
     writer.write(path);
     FAIL() << "a short tensor was written";
@@ -289,7 +286,8 @@ TEST_P(GgufExportTypeTest, TensorsAreTheWeightsCpmserveRuns) {
   options.pool = &pool;
   options.allow_constant_mismatch = true;
   add_minicpm3_to_gguf(stored, options, &writer);
-  const std::string path = temp_path("tiny-a-" + GetParam() + ".gguf");
+  const test::TempDir out;
+  const std::string path = out.file("tiny-a-" + GetParam() + ".gguf");
   writer.write(path);
   const ReadFile file = read_gguf(path);
   const ModelConfig& c = stored->config();
@@ -350,7 +348,8 @@ TEST_P(GgufExportTypeTest, TensorsAreTheWeightsCpmserveRuns) {
 
 // A tied lm_head is left to llama.cpp's reuse of token_embd, unless the block types store it apart.
 TEST(GgufExportTest, TiedOutputOnlyWhenStoredApart) {
-  const std::string dir = temp_path("tiny-tied");
+  const test::TempDir scratch;
+  const std::string dir = scratch.file("tiny-tied");
   nlohmann::ordered_json config = random_checkpoint_config("tiny");
   ASSERT_TRUE(config.value("tie_word_embeddings", true));
   write_random_checkpoint(dir, config, 7, DType::kBF16);
@@ -363,7 +362,7 @@ TEST(GgufExportTest, TiedOutputOnlyWhenStoredApart) {
     options.pool = &pool;
     options.allow_constant_mismatch = true;
     add_minicpm3_to_gguf(weights, options, &writer);
-    const std::string path = temp_path(std::string("tiny-tied-") + type + ".gguf");
+    const std::string path = scratch.file(std::string("tiny-tied-") + type + ".gguf");
     writer.write(path);
     const ReadFile file = read_gguf(path);
     if (options.dtype == DType::kF16) {

@@ -4,17 +4,16 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "core/error.h"
 #include "reference_templates.h"
 #include "server/chat_template.h"
+#include "temp_dir.h"
 #include "test_paths.h"
 
 namespace cpm::test {
@@ -43,33 +42,6 @@ std::string node_unavailable_reason() {
       GTEST_SKIP() << reason << "; skipping the comparison with @huggingface/jinja"; \
     }                                                                                \
   } while (0)
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "cpm-jinja-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string write(const std::string& name, const std::string& content) const {
-    std::string file = (path_ / name).string();
-    std::ofstream(file, std::ios::binary) << content;
-    return file;
-  }
-  std::string read(const std::string& name) const {
-    std::ifstream file(path_ / name, std::ios::binary);
-    std::stringstream content;
-    content << file.rdbuf();
-    return content.str();
-  }
-
- private:
-  std::filesystem::path path_;
-};
 
 struct Rendering {
   bool ok = false;

@@ -5,9 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "core/error.h"
+#include "temp_dir.h"
 #include "test_paths.h"
 #include "tokenizer/tokenizer.h"
 
@@ -20,15 +20,13 @@ std::string demo_dir() {
   return test::source_dir() + "/models/demo";
 }
 
-// A folder with the demo's tokenizer files, optionally replacing tokenizer.model.
-std::string demo_copy(const std::string& name, bool with_model, const std::string& model_bytes = "") {
-  const fs::path dir = fs::temp_directory_path() / ("cpm_llama_vocab_" + std::to_string(::getpid())) / name;
-  fs::create_directories(dir);
+// Copies the demo's tokenizer files into `dir` with `model_bytes` as tokenizer.model; returns `dir`.
+std::string demo_copy(const test::TempDir& dir, const std::string& model_bytes) {
   for (const char* file : {"tokenizer.json", "tokenizer_config.json"}) {
-    fs::copy_file(fs::path(demo_dir()) / file, dir / file, fs::copy_options::overwrite_existing);
+    fs::copy_file(fs::path(demo_dir()) / file, dir.path() / file);
   }
-  if (with_model) std::ofstream(dir / "tokenizer.model", std::ios::binary) << model_bytes;
-  return dir.string();
+  dir.write("tokenizer.model", model_bytes);
+  return dir.str();
 }
 
 TEST(LlamaVocabTest, DemoVocabulary) {
@@ -78,7 +76,8 @@ TEST(LlamaVocabTest, TypesAgreeWithSentencePieceModel) {
 
 TEST(LlamaVocabTest, Errors) {
   // Not protobuf: a clear error naming the file.
-  const std::string bad = demo_copy("malformed", true, std::string("\x0a\xff\xff\xff\xff\x0f", 6));
+  const test::TempDir malformed;
+  const std::string bad = demo_copy(malformed, std::string("\x0a\xff\xff\xff\xff\x0f", 6));
   try {
     read_sentencepiece_model(bad + "/tokenizer.model");
     FAIL() << "a malformed tokenizer.model was accepted";
@@ -86,8 +85,9 @@ TEST(LlamaVocabTest, Errors) {
     EXPECT_NE(std::string(error.what()).find("tokenizer.model: not a SentencePiece model"), std::string::npos)
         << error.what();
   }
+  const test::TempDir single_piece;
   const std::vector<SentencePiece> one =
-      read_sentencepiece_model(demo_copy("one", true, std::string("\x0a\x05\x0a\x03xyz", 7)) +
+      read_sentencepiece_model(demo_copy(single_piece, std::string("\x0a\x05\x0a\x03xyz", 7)) +
                                "/tokenizer.model");  // pieces { piece: "xyz" }
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(one[0].piece, "xyz");

@@ -1,10 +1,6 @@
 #include "tokenizer/tokenizer_test_support.h"
 
-#include <unistd.h>
-
-#include <atomic>
 #include <cstdio>
-#include <fstream>
 
 #include "test_paths.h"
 #include "tokenizer/utf8.h"
@@ -13,23 +9,6 @@ namespace cpm::test {
 
 namespace {
 const std::string kSpacePiece = "\xE2\x96\x81";
-}
-
-TempDir::TempDir() {
-  static std::atomic<int> counter{0};
-  path_ = std::filesystem::temp_directory_path() /
-          ("cpm_tokenizer_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  std::filesystem::remove_all(path_);
-  std::filesystem::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
-void TempDir::write(const std::string& name, const std::string& text) const {
-  std::ofstream(path_ / name, std::ios::binary) << text;
 }
 
 nlohmann::json minicpm3_style_tokenizer(const std::vector<std::string>& pieces,

@@ -1,32 +1,16 @@
-// Shared helpers for the tokenizer tests: temporary model folders, small hand-written tokenizer.json
-// files in MiniCPM3's style, and streaming decoding with a UTF-8 check on every chunk.
+// Shared helpers for the tokenizer tests: small hand-written tokenizer.json files in MiniCPM3's style,
+// loaded from a TempDir, and streaming decoding with a UTF-8 check on every chunk.
 #pragma once
 
 #include <cstdint>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
 #include "tokenizer/tokenizer.h"
 
 namespace cpm::test {
-
-// A fresh folder under the system temp directory, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-  // Writes `text` to the file `name` inside the folder.
-  void write(const std::string& name, const std::string& text) const;
-
- private:
-  std::filesystem::path path_;
-};
 
 // The MiniCPM3 pipeline (normalizer Prepend "▁" + Replace " " -> "▁", BPE with byte fallback, <s>
 // template, Replace / ByteFallback / Fuse / Strip decoder) over ids 0 <unk>, 1 <s>, 2 </s>, the 256
