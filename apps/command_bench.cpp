@@ -255,6 +255,7 @@ nlohmann::ordered_json bench_report(const BenchFlags& flags, const LoadedModel& 
                                    {"kernels", kernel_instruction_set()},
                                    {"tp_size", ranks},
                                    {"attention_backend", model.attention().name()},
+                                   {"deterministic_inference", flags.model.deterministic_inference},
                                    {"batch_size", flags.batch_size},
                                    {"prompt_len", flags.prompt_len},
                                    {"gen_len", flags.gen_len},

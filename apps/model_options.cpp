@@ -35,6 +35,10 @@ void add_model_flags(CLI::App* command, ModelFlags* flags) {
   command->add_option("--attention-backend", flags->attention_backend, "latent or materialized")
       ->check(CLI::IsMember({"latent", "materialized"}))
       ->capture_default_str();
+  command->add_flag("--enable-deterministic-inference", flags->deterministic_inference,
+                    "bitwise the same logits for a request alone or batched, chunked or not, with a "
+                    "cached prefix or after preemption: the latent backend then attends in the absorbed "
+                    "form for prefill too (slower prefill)");
   command->add_option("--dtype", flags->dtype, "weight storage: auto (as stored), f32, bf16, q8_0 or q4_0")
       ->check(CLI::IsMember({"auto", "f32", "bf16", "q8_0", "q4_0"}))
       ->capture_default_str();
@@ -84,9 +88,9 @@ void check_same_model_on_every_rank(const ModelFlags& flags, Communicator& group
     setup.readable = 0;  // still take part, so the other ranks are not left waiting
     unreadable = std::current_exception();
   }
-  const std::string model_flags = flags.dtype + "|" + flags.attention_backend + "|" +
-                                  std::to_string(flags.context_length) + "|" +
-                                  std::to_string(flags.enable_dp_attention);
+  const std::string model_flags =
+      flags.dtype + "|" + flags.attention_backend + "|" + std::to_string(flags.deterministic_inference) +
+      "|" + std::to_string(flags.context_length) + "|" + std::to_string(flags.enable_dp_attention);
   setup.flags = fnv1a(model_flags.data(), model_flags.size());
   if (unreadable) {
     try {
@@ -121,9 +125,10 @@ LoadedModel load_model(const ModelFlags& flags, Communicator* group) {
     options.dtype = dtype;
   }
   loaded.weights = ModelWeights::load(flags.model_path, options);
-  loaded.model = std::make_unique<MiniCPM3>(
-      loaded.weights, ModelOptions{flags.context_length, flags.attention_backend, group, dp_attention},
-      *loaded.pool);
+  loaded.model = std::make_unique<MiniCPM3>(loaded.weights,
+                                            ModelOptions{flags.context_length, flags.attention_backend, group,
+                                                         dp_attention, flags.deterministic_inference},
+                                            *loaded.pool);
   parse_dtype(flags.kv_cache_dtype, &loaded.kv_cache_dtype);
   if (!reports) return loaded;
   for (const std::string& warning : loaded.weights->warnings()) std::cerr << "warning: " << warning << "\n";
@@ -134,7 +139,8 @@ LoadedModel load_model(const ModelFlags& flags, Communicator* group) {
             << config.hidden_size << ", vocab " << config.vocab_size << ", weights "
             << dtype_name(loaded.weights->matrix_dtype()) << " (" << loaded.weights->weight_bytes_per_token()
             << " bytes read per token); attention backend " << loaded.model->attention().name()
-            << ", KV cache " << kv_bytes << " bytes per token (" << flags.kv_cache_dtype << "), context "
+            << (flags.deterministic_inference ? " (deterministic inference)" : "") << ", KV cache "
+            << kv_bytes << " bytes per token (" << flags.kv_cache_dtype << "), context "
             << loaded.model->context_length() << ", " << loaded.pool->num_threads() << " threads";
   if (group != nullptr && group->size() > 1) {
     std::cerr << "; tensor parallel over " << group->size() << " ranks (weights and KV cache per rank)";

@@ -27,7 +27,8 @@ void require_same_setup(Communicator& group, const RankSetup& mine) {
   }
   if (!flag_ranks.empty()) {
     fail("rank ", flag_ranks, " was started with different model flags from rank 0 ",
-         "(--dtype, --attention-backend or --context-length); every rank must get the same ones");
+         "(--dtype, --attention-backend, --enable-deterministic-inference or --context-length); every rank "
+         "must get the same ones");
   }
 }
 

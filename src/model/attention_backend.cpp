@@ -7,8 +7,8 @@
 namespace cpm {
 
 std::unique_ptr<AttentionBackend> make_attention_backend(const std::string& name, const ModelConfig& config,
-                                                         ThreadPool& pool) {
-  if (name == "latent") return std::make_unique<LatentAttention>(config, pool);
+                                                         ThreadPool& pool, bool materialized_prefill) {
+  if (name == "latent") return std::make_unique<LatentAttention>(config, pool, materialized_prefill);
   if (name == "materialized") return std::make_unique<MaterializedAttention>(config, pool);
   fail("unknown attention backend \"", name, "\" (choose latent or materialized)");
 }

@@ -36,9 +36,11 @@ class AttentionBackend {
                       const AttentionInputs& inputs, KvCache& cache, float* out) = 0;
 };
 
-// name: "latent" or "materialized"; throws cpm::Error for anything else.
+// name: "latent" or "materialized"; throws cpm::Error for anything else. materialized_prefill lets the
+// latent backend expand K and V for prefill chunks (see latent_attention.h); the materialized backend
+// always does.
 std::unique_ptr<AttentionBackend> make_attention_backend(const std::string& name, const ModelConfig& config,
-                                                         ThreadPool& pool);
+                                                         ThreadPool& pool, bool materialized_prefill = false);
 
 // Scratch memory per thread, grown between steps only (never inside the parallel region).
 class ThreadScratch {

@@ -10,19 +10,33 @@
 
 namespace cpm {
 
-LatentAttention::LatentAttention(const ModelConfig& config, ThreadPool& pool)
-    : config_(config), pool_(pool) {}
+LatentAttention::LatentAttention(const ModelConfig& config, ThreadPool& pool, bool materialized_prefill)
+    : config_(config), pool_(pool), materialized_prefill_(materialized_prefill) {}
 
 void LatentAttention::attend(int64_t layer, const LayerWeights& weights, const ForwardBatch& batch,
                              const AttentionInputs& inputs, KvCache& cache, float* out) {
-  const int64_t width = cache_row_width();
   for (const SequenceSpan& sequence : batch.sequences) {
     for (int64_t i = 0; i < sequence.num_new; ++i) {
       const float* compressed = inputs.compressed + (sequence.first_row + i) * inputs.compressed_stride;
       cache.write_row(layer, sequence.slots[sequence.num_cached + i], compressed);
     }
   }
+  ForwardBatch absorbed;  // only its sequences are read
+  for (const SequenceSpan& sequence : batch.sequences) {
+    if (materialized_prefill_ && prefers_materialized(sequence)) {
+      attend_materialized(layer, weights, sequence, inputs, cache, out);
+    } else {
+      absorbed.sequences.push_back(sequence);
+    }
+  }
+  attend_absorbed(layer, weights, absorbed, inputs, cache, out);
+}
+
+void LatentAttention::attend_absorbed(int64_t layer, const LayerWeights& weights, const ForwardBatch& batch,
+                                      const AttentionInputs& inputs, const KvCache& cache, float* out) {
+  const int64_t width = cache_row_width();
   const std::vector<AttentionTask> tasks = attention_tasks(batch);
+  if (tasks.empty()) return;
   int64_t longest = 0;
   for (const AttentionTask& task : tasks) longest = std::max(longest, task.position + 1);
   // Few tokens (decode): split each token's heads over the threads; many: a few tokens per work item,
@@ -105,6 +119,89 @@ void LatentAttention::attend_heads(int64_t layer, const LayerWeights& weights, c
     }
     dot_rows(weights.kv_b_proj, j * (nope + v) + nope, v, inputs_of, outputs_of, count);
   }
+}
+
+bool LatentAttention::prefers_materialized(const SequenceSpan& sequence) const {
+  const int64_t context = sequence.num_cached + sequence.num_new, n = sequence.num_new;
+  if (n < 2 || context > kMaxExpandedRows) return false;
+  const int64_t heads = config_.num_attention_heads, nope = config_.qk_nope_head_dim;
+  const int64_t rope = config_.qk_rope_head_dim, v = config_.v_head_dim, rank = config_.kv_lora_rank;
+  // Multiply-adds. Absorbed: W_uk into each query and W_uv out of each output, then every (query,
+  // cached row) pair scores the whole row and sums its latent. Materialized: kv_b_proj over the
+  // context, then pairs score nope + rope numbers and sum v.
+  const int64_t pairs = n * sequence.num_cached + n * (n + 1) / 2;
+  const int64_t absorbed = n * heads * (nope + v) * rank + pairs * heads * (rank + rope + rank);
+  const int64_t materialized = context * heads * (nope + v) * rank + pairs * heads * (nope + rope + v);
+  return materialized < absorbed;
+}
+
+void LatentAttention::attend_materialized(int64_t layer, const LayerWeights& weights,
+                                          const SequenceSpan& sequence, const AttentionInputs& inputs,
+                                          const KvCache& cache, float* out) {
+  const int64_t heads = config_.num_attention_heads, nope = config_.qk_nope_head_dim;
+  const int64_t rope = config_.qk_rope_head_dim, v = config_.v_head_dim, rank = config_.kv_lora_rank;
+  const int64_t qk = nope + rope, width = rank + rope, kv = nope + v;
+  const int64_t context = sequence.num_cached + sequence.num_new;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(qk)));
+  // The cached rows (the new ones included, as the cache rounded them) as f32, then every head's K
+  // (nope from kv_b_proj, rope shared) and V.
+  latents_.resize(context * width);
+  for (int64_t s = 0; s < context; ++s) {
+    float* row = latents_.data() + s * width;
+    const float* cached = cache.read_row(layer, sequence.slots[s], row);
+    if (cached != row) std::memcpy(row, cached, width * sizeof(float));
+  }
+  expanded_.resize(context * heads * kv);
+  matmul(pool_, latents_.data(), context, width, weights.kv_b_proj, expanded_.data(), heads * kv);
+  keys_.resize(heads * context * qk);
+  pool_.parallel_for(heads, 1, [&](int, int64_t begin, int64_t end) {
+    for (int64_t j = begin; j < end; ++j) {
+      for (int64_t s = 0; s < context; ++s) {
+        float* key = keys_.data() + (j * context + s) * qk;
+        std::memcpy(key, expanded_.data() + s * heads * kv + j * kv, nope * sizeof(float));
+        std::memcpy(key + nope, latents_.data() + s * width + rank, rope * sizeof(float));
+      }
+    }
+  });
+  // Work items: one head for up to kQueriesPerPass new tokens, which attend to positions up to the
+  // last one's (a shorter context gets zero weights past its own end).
+  const int64_t passes = (sequence.num_new + kQueriesPerPass - 1) / kQueriesPerPass;
+  constexpr int64_t kFloatsPerPointer = sizeof(void*) / sizeof(float);
+  scratch_.reserve(pool_.num_threads(), kQueriesPerPass * (qk + context + v) +
+                                            2 * context * kFloatsPerPointer + kFloatsPerPointer);
+  pool_.parallel_for_balanced(passes * heads, 1, [&](int thread, int64_t begin, int64_t end) {
+    float* scratch = scratch_.get(thread);
+    float* queries = scratch;                          // [count, qk]
+    float* scores = queries + kQueriesPerPass * qk;    // [count, rows]
+    float* sums = scores + kQueriesPerPass * context;  // [count, v]
+    const int64_t used = kQueriesPerPass * (qk + context + v);
+    auto** rows = reinterpret_cast<const uint8_t**>(scratch + (used + kFloatsPerPointer - 1) /
+                                                                  kFloatsPerPointer * kFloatsPerPointer);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t j = item % heads, first = item / heads * kQueriesPerPass;
+      const int64_t count = std::min(kQueriesPerPass, sequence.num_new - first);
+      const int64_t visible = sequence.num_cached + first + count;  // the last token's context
+      for (int64_t t = 0; t < count; ++t) {
+        const int64_t row = sequence.first_row + first + t;
+        std::memcpy(queries + t * qk, inputs.queries + row * heads * qk + j * qk, qk * sizeof(float));
+      }
+      for (int64_t s = 0; s < visible; ++s)
+        rows[s] = reinterpret_cast<const uint8_t*>(keys_.data() + (j * context + s) * qk);
+      attention_scores(queries, count, qk, CachedRows{rows, visible, DType::kF32}, scale, scores);
+      for (int64_t t = 0; t < count; ++t) {
+        const int64_t own = sequence.num_cached + first + t + 1;
+        softmax(scores + t * visible, own);
+        std::fill(scores + t * visible + own, scores + (t + 1) * visible, 0.0f);
+      }
+      for (int64_t s = 0; s < visible; ++s)
+        rows[s] = reinterpret_cast<const uint8_t*>(expanded_.data() + s * heads * kv + j * kv + nope);
+      attention_weighted_sum(scores, count, CachedRows{rows, visible, DType::kF32}, v, sums);
+      for (int64_t t = 0; t < count; ++t) {
+        const int64_t row = sequence.first_row + first + t;
+        std::memcpy(out + row * heads * v + j * v, sums + t * v, v * sizeof(float));
+      }
+    }
+  });
 }
 
 }  // namespace cpm

@@ -39,7 +39,8 @@ MiniCPM3::MiniCPM3(std::shared_ptr<const ModelWeights> weights, const ModelOptio
                                                  : weights_->config().max_position_embeddings),
       pool_(pool),
       rotary_(weights_->config(), context_length_),
-      attention_(make_attention_backend(options.attention_backend, local_config_, pool)) {
+      attention_(make_attention_backend(options.attention_backend, local_config_, pool,
+                                        !options.deterministic_inference)) {
   if (options.context_length < 0) fail("--context-length must be positive, got ", options.context_length);
   const TensorShard& shard = weights_->shard();
   if (group_ != nullptr && (group_->size() != shard.size || group_->rank() != shard.rank)) {
@@ -50,6 +51,7 @@ MiniCPM3::MiniCPM3(std::shared_ptr<const ModelWeights> weights, const ModelOptio
   // A single-rank group has nothing to exchange: skip the calls and keep the plain path.
   if (group_ != nullptr && group_->size() == 1) group_ = nullptr;
   dp_attention_ = options.dp_attention && group_ != nullptr;
+  deterministic_inference_ = options.deterministic_inference;
   if (dp_attention_ && shard.heads.size() != config().num_attention_heads)
     fail("internal: data-parallel attention needs every attention head on every rank");
 }

@@ -37,6 +37,11 @@ struct ModelOptions {
   // Data-parallel attention over tensor_group: the weights must then keep all heads
   // (WeightLoadOptions::dp_attention).
   bool dp_attention = false;
+  // Every token takes one numeric path (the latent backend's absorbed one), so a request's logits are
+  // bitwise the same alone or batched, chunked or not, with a cached prefix or after preemption.
+  // Without it the latent backend computes long prefill chunks with per-head K and V where that is
+  // cheaper (latent_attention.h): faster prefill, with bits that depend on where chunks start.
+  bool deterministic_inference = false;
 };
 
 class MiniCPM3 {
@@ -62,6 +67,7 @@ class MiniCPM3 {
 
   // Data-parallel attention: DP ranks in the group (1 without it).
   int data_parallel_size() const { return dp_attention_ ? group_->size() : 1; }
+  bool deterministic_inference() const { return deterministic_inference_; }
   // One data-parallel step: batches[r] is DP rank r's (empty ones allowed), caches[r] its cache. This
   // rank runs attention for batches[rank] on *caches[rank] (null only when that batch has no
   // sequences); caches of other ranks, when given, are only checked against their slots. logits
@@ -117,6 +123,7 @@ class MiniCPM3 {
   std::vector<float> local_logits_, gathered_logits_;  // tensor parallelism only
   std::vector<float> local_rows_, gathered_rows_;      // data-parallel attention only
   bool dp_attention_ = false;
+  bool deterministic_inference_ = false;
 };
 
 }  // namespace cpm

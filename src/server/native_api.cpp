@@ -201,6 +201,7 @@ void handle_server_info(ServerContext& context, const httplib::Request&, httplib
                {"port", context.options.port},
                {"context_length", context.engine.model().context_length()},
                {"attention_backend", context.engine.model().attention().name()},
+               {"enable_deterministic_inference", context.engine.model().deterministic_inference()},
                {"max_running_requests", options.max_running_requests},
                {"chunked_prefill_size", options.chunked_prefill_size},
                {"max_total_tokens", stats.kv_capacity_tokens},

@@ -33,6 +33,16 @@ check "json output has 5 ids and text" bash -c "grep -q '^{\"output_ids\":\[[0-9
 check "logits all positions" "$bin" logits --model-path "$source_dir/tests/data/golden/tiny-c" --prompt-ids 1,5,9 --all-positions
 cp "$work/out" "$work/logits.json"
 check "three rows of logits" bash -c "grep -o '\], \[' '$work/logits.json' | wc -l | grep -qx 2 && head -c 13 '$work/logits.json' | grep -q '{\"logits\": \[\['"
+check "logits with deterministic inference" "$bin" logits --model-path "$source_dir/tests/data/golden/tiny-c" --prompt-ids 1,5,9 --all-positions --enable-deterministic-inference
+cp "$work/out" "$work/logits_deterministic.json"
+check "deterministic inference agrees within rounding" node -e '
+  const fs = require("fs");
+  const a = JSON.parse(fs.readFileSync(process.argv[1], "utf8")).logits.flat();
+  const b = JSON.parse(fs.readFileSync(process.argv[2], "utf8")).logits.flat();
+  if (a.length !== b.length || a.length === 0) throw new Error("lengths " + a.length + ", " + b.length);
+  const worst = Math.max(...a.map((x, i) => Math.abs(x - b[i])));
+  if (!(worst < 5e-4)) throw new Error("largest difference " + worst);
+' "$work/logits.json" "$work/logits_deterministic.json"
 
 # 64 prompts through the engine, results in input order.
 for i in $(seq 0 63); do
@@ -62,6 +72,7 @@ check "bench figures are measured and consistent" node -e '
     if (!(r[k] > 0)) throw new Error(k + " = " + r[k]);
   if (!["avx2+avx-vnni", "avx2", "portable"].includes(r.kernels)) throw new Error("kernels = " + r.kernels);
   if (typeof r.cpu !== "string" || r.cpu.length === 0) throw new Error("cpu = " + r.cpu);
+  if (r.deterministic_inference !== false) throw new Error("deterministic_inference = " + r.deterministic_inference);
   // Latent attention: every head scores the 288-wide row and sums its latent, over 8 + 5/2 cached tokens.
   const perToken = 2 * c.num_attention_heads * (2 * c.kv_lora_rank + c.qk_rope_head_dim);
   const want = perToken * c.num_hidden_layers * (8 + 5 / 2);
