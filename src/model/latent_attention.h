@@ -2,14 +2,16 @@
 // (kv_lora_rank numbers) and the rotated shared rope key (qk_rope_head_dim numbers). kv_b_proj's
 // key half W_uk is folded into each head's query (q_nope · W_uk lives in latent space) and its value
 // half W_uv into the output (attention-weighted latents · W_uvᵀ), so per-head K and V are never
-// built. By default every token, prompt or generated, takes this path: one numeric path is what
-// makes a token's result independent of chunking, batching and preemption.
+// built for decode.
 //
-// With materialized prefill (sglang's choice for MLA prefill), a prefill chunk whose arithmetic favors
-// it instead expands its sequence's cached latents into per-head K and V (kv_b_proj as one matmul) and
-// attends per head like the plain path: about half the FLOPs of the absorbed form at 512 tokens. The
-// cache still keeps only the latent, but a token's bits then depend on whether it was computed in a
-// prefill chunk or a decode step, so results follow chunking and preemption (within float rounding).
+// With materialized prefill (the default; sglang's split for MLA), a prefill chunk whose arithmetic
+// favors it instead expands its sequence's cached latents into per-head K and V (kv_b_proj as one
+// matmul) and attends per head like the plain path: about half the FLOPs of the absorbed form at 512
+// tokens. The cache still keeps only the latent, but a token's bits then depend on whether it was
+// computed in a prefill chunk or a decode step, so results follow chunking and preemption (within
+// float rounding). Deterministic inference turns it off: every token, prompt or generated, takes the
+// absorbed path, and one numeric path makes a token's result independent of chunking, batching and
+// preemption.
 #pragma once
 
 #include <vector>
