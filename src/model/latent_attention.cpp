@@ -166,17 +166,18 @@ void LatentAttention::attend_materialized(int64_t layer, const LayerWeights& wei
   // Work items: one head for up to kQueriesPerPass new tokens, which attend to positions up to the
   // last one's (a shorter context gets zero weights past its own end).
   const int64_t passes = (sequence.num_new + kQueriesPerPass - 1) / kQueriesPerPass;
+  // Per thread: queries, scores and sums of a pass, then one row pointer per position (the key rows,
+  // then reused for the value rows), starting where a pointer may be stored.
   constexpr int64_t kFloatsPerPointer = sizeof(void*) / sizeof(float);
-  scratch_.reserve(pool_.num_threads(), kQueriesPerPass * (qk + context + v) +
-                                            2 * context * kFloatsPerPointer + kFloatsPerPointer);
+  const int64_t pointers_at =
+      (kQueriesPerPass * (qk + context + v) + kFloatsPerPointer - 1) / kFloatsPerPointer * kFloatsPerPointer;
+  scratch_.reserve(pool_.num_threads(), pointers_at + context * kFloatsPerPointer);
   pool_.parallel_for_balanced(passes * heads, 1, [&](int thread, int64_t begin, int64_t end) {
     float* scratch = scratch_.get(thread);
-    float* queries = scratch;                          // [count, qk]
-    float* scores = queries + kQueriesPerPass * qk;    // [count, rows]
-    float* sums = scores + kQueriesPerPass * context;  // [count, v]
-    const int64_t used = kQueriesPerPass * (qk + context + v);
-    auto** rows = reinterpret_cast<const uint8_t**>(scratch + (used + kFloatsPerPointer - 1) /
-                                                                  kFloatsPerPointer * kFloatsPerPointer);
+    float* queries = scratch;                                                // [count, qk]
+    float* scores = queries + kQueriesPerPass * qk;                          // [count, visible]
+    float* sums = scores + kQueriesPerPass * context;                        // [count, v]
+    auto** rows = reinterpret_cast<const uint8_t**>(scratch + pointers_at);  // [visible]
     for (int64_t item = begin; item < end; ++item) {
       const int64_t j = item % heads, first = item / heads * kQueriesPerPass;
       const int64_t count = std::min(kQueriesPerPass, sequence.num_new - first);
