@@ -13,6 +13,10 @@ namespace {
 
 // Positions per block: a block of rows stays in L2 while every head group uses it.
 constexpr int64_t kRowBlock = 64;
+// Columns per strip of the weighted sum (a multiple of 16; the cache's latent fits one).
+constexpr int64_t kColumnStrip = 128;
+// Heads per weighted-sum block: 6 heads x 16 columns, 12 accumulators.
+constexpr int kSumHeads = 6;
 
 template <bool kBf16>
 inline __m256 load_row(const uint8_t* row, int64_t i) {
@@ -72,51 +76,50 @@ void scores_group(const float* queries, int64_t heads, int64_t width, const Cach
   }
 }
 
-// out[kHeads][16 floats at i] += sum over rows [begin, end) of weight * row[i .. i + 16): eight
-// accumulators stay in registers across the rows.
+// out[kHeads][16 floats at i] += sum over rows [begin, end) of weight * row[i .. i + 16): the
+// accumulators stay in registers across the rows (one flat array, every loop over it unrolled, or
+// GCC keeps a copy in memory).
 template <int kHeads, bool kBf16>
 void sum_block(const float* weights, int64_t count, const CachedRows& rows, int64_t begin, int64_t end,
                int64_t i, int64_t width, float* out) {
-  __m256 acc[kHeads][2];
+  __m256 acc[2 * kHeads];
+#pragma GCC unroll 8
   for (int g = 0; g < kHeads; ++g) {
-    acc[g][0] = _mm256_loadu_ps(out + g * width + i);
-    acc[g][1] = _mm256_loadu_ps(out + g * width + i + 8);
+    acc[2 * g] = _mm256_loadu_ps(out + g * width + i);
+    acc[2 * g + 1] = _mm256_loadu_ps(out + g * width + i + 8);
   }
   for (int64_t s = begin; s < end; ++s) {
     const __m256 low = load_row<kBf16>(rows.rows[s], i), high = load_row<kBf16>(rows.rows[s], i + 8);
+#pragma GCC unroll 8
     for (int g = 0; g < kHeads; ++g) {
       const __m256 weight = _mm256_broadcast_ss(weights + g * count + s);
-      acc[g][0] = _mm256_fmadd_ps(weight, low, acc[g][0]);
-      acc[g][1] = _mm256_fmadd_ps(weight, high, acc[g][1]);
+      acc[2 * g] = _mm256_fmadd_ps(weight, low, acc[2 * g]);
+      acc[2 * g + 1] = _mm256_fmadd_ps(weight, high, acc[2 * g + 1]);
     }
   }
+#pragma GCC unroll 8
   for (int g = 0; g < kHeads; ++g) {
-    _mm256_storeu_ps(out + g * width + i, acc[g][0]);
-    _mm256_storeu_ps(out + g * width + i + 8, acc[g][1]);
+    _mm256_storeu_ps(out + g * width + i, acc[2 * g]);
+    _mm256_storeu_ps(out + g * width + i + 8, acc[2 * g + 1]);
   }
 }
 
 template <bool kBf16>
 void sum_group(const float* weights, int64_t heads, const CachedRows& rows, int64_t begin, int64_t end,
-               int64_t width, float* out) {
+               int64_t first_column, int64_t end_column, int64_t width, float* out) {
   const int64_t blocked = width / 16 * 16;
-  for (int64_t i = 0; i < blocked; i += 16) {
+  for (int64_t i = first_column; i < std::min(end_column, blocked); i += 16) {
     switch (heads) {
-      case 1:
-        sum_block<1, kBf16>(weights, rows.count, rows, begin, end, i, width, out);
-        break;
-      case 2:
-        sum_block<2, kBf16>(weights, rows.count, rows, begin, end, i, width, out);
-        break;
-      case 3:
-        sum_block<3, kBf16>(weights, rows.count, rows, begin, end, i, width, out);
-        break;
-      default:
-        sum_block<4, kBf16>(weights, rows.count, rows, begin, end, i, width, out);
-        break;
+#define CASE(n)                                                                \
+  case n:                                                                      \
+    sum_block<n, kBf16>(weights, rows.count, rows, begin, end, i, width, out); \
+    break;
+      CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6)
+#undef CASE
     }
   }
   // Columns past the last multiple of 16: the same sequential order, scalar.
+  if (end_column < width) return;
   for (int64_t g = 0; g < heads; ++g) {
     for (int64_t s = begin; s < end; ++s) {
       const float weight = weights[g * rows.count + s];
@@ -142,11 +145,15 @@ void scores_all(const float* queries, int64_t num_heads, int64_t width, const Ca
 template <bool kBf16>
 void sum_all(const float* weights, int64_t num_heads, const CachedRows& rows, int64_t width, float* out) {
   std::memset(out, 0, num_heads * width * sizeof(float));
-  for (int64_t begin = 0; begin < rows.count; begin += kRowBlock) {
-    const int64_t end = std::min(rows.count, begin + kRowBlock);
-    for (int64_t h = 0; h < num_heads; h += 4) {
-      sum_group<kBf16>(weights + h * rows.count, std::min<int64_t>(4, num_heads - h), rows, begin, end, width,
-                       out + h * width);
+  // Wide rows (transposed keys) in strips, so a row block's strip stays in cache for every head.
+  for (int64_t first_column = 0; first_column < width; first_column += kColumnStrip) {
+    const int64_t end_column = std::min(width, first_column + kColumnStrip);
+    for (int64_t begin = 0; begin < rows.count; begin += kRowBlock) {
+      const int64_t end = std::min(rows.count, begin + kRowBlock);
+      for (int64_t h = 0; h < num_heads; h += kSumHeads) {
+        sum_group<kBf16>(weights + h * rows.count, std::min<int64_t>(kSumHeads, num_heads - h), rows, begin,
+                         end, first_column, end_column, width, out + h * width);
+      }
     }
   }
 }
