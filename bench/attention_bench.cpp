@@ -1,6 +1,9 @@
-// One decode step of one layer's attention on MiniCPM3-4B shapes (40 heads, kv_lora_rank 256,
-// qk 64 + 32, v 64) at several context lengths, for the latent and the materialized backend.
-// Multiply by 62 layers for a whole model step.
+// One layer's attention on MiniCPM3-4B shapes (40 heads, kv_lora_rank 256, qk 64 + 32, v 64), 2
+// threads; multiply by 62 layers for a whole model step.
+// - latent, materialized: one decode step at several context lengths, for each backend.
+// - prefill_chunk/absorbed, prefill_chunk/expanded: a chunk of 512 new tokens after 0 to 7,680 cached
+//   ones, through the latent backend absorbed (deterministic inference) or expanded into per-head K
+//   and V (the default; past 3,744 context rows its heads are expanded in groups).
 //
 //   build/bench/attention_bench --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
@@ -8,6 +11,7 @@
 #include <random>
 
 #include "model/attention_backend.h"
+#include "model/latent_attention.h"
 #include "model/random_checkpoint.h"
 
 namespace cpm {
@@ -70,9 +74,51 @@ void materialized(benchmark::State& state) {
   decode_attention(state, "materialized");
 }
 
+void prefill_chunk(benchmark::State& state, bool expanded) {
+  const int64_t cached = state.range(0), fresh = 512, context = cached + fresh;
+  const ModelConfig config = minicpm3_4b();
+  ThreadPool pool(2);
+  LatentAttention attention(config, pool, expanded);
+  const int64_t heads = config.num_attention_heads, rank = config.kv_lora_rank;
+  const int64_t width = attention.cache_row_width();
+  std::vector<uint16_t> kv_b(heads * (config.qk_nope_head_dim + config.v_head_dim) * rank);
+  std::vector<float> kv_b_f32 = random_floats(kv_b.size(), 1, 0.05f);
+  for (size_t i = 0; i < kv_b.size(); ++i) kv_b[i] = f32_to_bf16(kv_b_f32[i]);
+  LayerWeights layer;
+  layer.kv_b_proj = make_matrix_view(DType::kBF16, heads * (config.qk_nope_head_dim + config.v_head_dim),
+                                     rank, kv_b.data());
+  KvCache cache(1, context, width, DType::kF32);
+  const std::vector<float> row = random_floats(width, 2, 1.0f);
+  for (int64_t slot = 0; slot < cached; ++slot) cache.write_row(0, slot, row.data());
+  std::vector<int32_t> slots(context);
+  for (int64_t i = 0; i < context; ++i) slots[i] = static_cast<int32_t>(i);
+  ForwardBatch batch;
+  batch.token_ids.assign(fresh, 0);
+  batch.sequences.push_back({0, fresh, cached, slots.data()});
+  const std::vector<float> queries = random_floats(fresh * heads * config.qk_head_dim(), 3, 1.0f);
+  const std::vector<float> compressed = random_floats(fresh * width, 4, 1.0f);
+  std::vector<float> out(fresh * heads * config.v_head_dim);
+  for (auto _ : state) {
+    attention.attend(0, layer, batch, AttentionInputs{queries.data(), compressed.data(), width}, cache,
+                     out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["heads_per_expansion"] = static_cast<double>(attention.heads_per_expansion(context));
+}
+
+void prefill_chunk_absorbed(benchmark::State& state) {
+  prefill_chunk(state, false);
+}
+void prefill_chunk_expanded(benchmark::State& state) {
+  prefill_chunk(state, true);
+}
+
 #define CONTEXTS ->ArgsProduct({{512, 4096, 16384}, {2}})->Unit(benchmark::kMillisecond)->UseRealTime()
 BENCHMARK(latent) CONTEXTS;
 BENCHMARK(materialized) CONTEXTS;
+#define CACHED ->Arg(0)->Arg(3584)->Arg(7680)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2)
+BENCHMARK(prefill_chunk_absorbed) CACHED;
+BENCHMARK(prefill_chunk_expanded) CACHED;
 
 }  // namespace
 }  // namespace cpm

@@ -10,8 +10,12 @@
 
 namespace cpm {
 
-LatentAttention::LatentAttention(const ModelConfig& config, ThreadPool& pool, bool materialized_prefill)
-    : config_(config), pool_(pool), materialized_prefill_(materialized_prefill) {}
+LatentAttention::LatentAttention(const ModelConfig& config, ThreadPool& pool, bool materialized_prefill,
+                                 int64_t expansion_budget_bytes)
+    : config_(config),
+      pool_(pool),
+      materialized_prefill_(materialized_prefill),
+      expansion_budget_bytes_(expansion_budget_bytes) {}
 
 void LatentAttention::attend(int64_t layer, const LayerWeights& weights, const ForwardBatch& batch,
                              const AttentionInputs& inputs, KvCache& cache, float* out) {
@@ -123,7 +127,7 @@ void LatentAttention::attend_heads(int64_t layer, const LayerWeights& weights, c
 
 bool LatentAttention::prefers_materialized(const SequenceSpan& sequence) const {
   const int64_t context = sequence.num_cached + sequence.num_new, n = sequence.num_new;
-  if (n < 2 || context > kMaxExpandedRows) return false;
+  if (n < 2) return false;
   const int64_t heads = config_.num_attention_heads, nope = config_.qk_nope_head_dim;
   const int64_t rope = config_.qk_rope_head_dim, v = config_.v_head_dim, rank = config_.kv_lora_rank;
   // Multiply-adds. Absorbed: W_uk into each query and W_uv out of each output, then every (query,
@@ -135,67 +139,97 @@ bool LatentAttention::prefers_materialized(const SequenceSpan& sequence) const {
   return materialized < absorbed;
 }
 
+int64_t LatentAttention::heads_per_expansion(int64_t context) const {
+  // expanded_, keys_ and values_ per head and context row.
+  const int64_t per_head =
+      context * (config_.qk_nope_head_dim + config_.v_head_dim + config_.qk_head_dim() + config_.v_head_dim) *
+      static_cast<int64_t>(sizeof(float));
+  return std::clamp<int64_t>(expansion_budget_bytes_ / per_head, 1, config_.num_attention_heads);
+}
+
 void LatentAttention::attend_materialized(int64_t layer, const LayerWeights& weights,
                                           const SequenceSpan& sequence, const AttentionInputs& inputs,
                                           const KvCache& cache, float* out) {
-  const int64_t heads = config_.num_attention_heads, nope = config_.qk_nope_head_dim;
-  const int64_t rope = config_.qk_rope_head_dim, v = config_.v_head_dim, rank = config_.kv_lora_rank;
-  const int64_t qk = nope + rope, width = rank + rope, kv = nope + v;
-  const int64_t context = sequence.num_cached + sequence.num_new;
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(qk)));
-  // The cached rows (the new ones included, as the cache rounded them) as f32, then every head's K
-  // (nope from kv_b_proj, rope shared) and V.
+  const int64_t heads = config_.num_attention_heads, kv = config_.qk_nope_head_dim + config_.v_head_dim;
+  const int64_t width = cache_row_width(), context = sequence.num_cached + sequence.num_new;
+  // The cached rows (the new ones included, as the cache rounded them) as f32.
   latents_.resize(context * width);
   for (int64_t s = 0; s < context; ++s) {
     float* row = latents_.data() + s * width;
     const float* cached = cache.read_row(layer, sequence.slots[s], row);
     if (cached != row) std::memcpy(row, cached, width * sizeof(float));
   }
-  expanded_.resize(context * heads * kv);
-  matmul(pool_, latents_.data(), context, width, weights.kv_b_proj, expanded_.data(), heads * kv);
-  keys_.resize(heads * context * qk);
-  pool_.parallel_for(heads, 1, [&](int, int64_t begin, int64_t end) {
-    for (int64_t j = begin; j < end; ++j) {
+  // Heads in groups whose K and V fit the budget; a head's numbers do not depend on its group.
+  const int64_t group = heads_per_expansion(context);
+  for (int64_t first = 0; first < heads; first += group) {
+    const int64_t count = std::min(group, heads - first);
+    expanded_.resize(context * count * kv);
+    matmul(pool_, latents_.data(), context, width, weights.kv_b_proj.row_slice(first * kv, count * kv),
+           expanded_.data(), count * kv);
+    attend_expanded_heads(sequence, first, count, inputs, out);
+  }
+}
+
+void LatentAttention::attend_expanded_heads(const SequenceSpan& sequence, int64_t first_head,
+                                            int64_t num_heads, const AttentionInputs& inputs, float* out) {
+  const int64_t heads = config_.num_attention_heads, nope = config_.qk_nope_head_dim;
+  const int64_t rope = config_.qk_rope_head_dim, v = config_.v_head_dim, rank = config_.kv_lora_rank;
+  const int64_t qk = nope + rope, width = rank + rope, kv = nope + v;
+  const int64_t context = sequence.num_cached + sequence.num_new;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(qk)));
+  // Per head: its keys transposed ([qk, context]: nope from the expansion, rope shared), so a query
+  // block's scores come out of the weighted-sum kernel (queries as weights over key dimensions, no
+  // horizontal sums), and its values contiguous ([context, v]).
+  // Rows of the transposed keys are padded so that consecutive ones fall in different L1 sets (an odd
+  // number of cache lines apart): the kernel reads 64 of them side by side.
+  const int64_t key_stride = (context + 255) / 256 * 256 + 16;
+  keys_.resize(num_heads * qk * key_stride);
+  values_.resize(num_heads * context * v);
+  pool_.parallel_for(num_heads, 1, [&](int, int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g) {
+      float* keys = keys_.data() + g * qk * key_stride;
       for (int64_t s = 0; s < context; ++s) {
-        float* key = keys_.data() + (j * context + s) * qk;
-        std::memcpy(key, expanded_.data() + s * heads * kv + j * kv, nope * sizeof(float));
-        std::memcpy(key + nope, latents_.data() + s * width + rank, rope * sizeof(float));
+        const float* expanded = expanded_.data() + (s * num_heads + g) * kv;
+        const float* shared = latents_.data() + s * width + rank;
+        for (int64_t i = 0; i < nope; ++i) keys[i * key_stride + s] = expanded[i];
+        for (int64_t i = 0; i < rope; ++i) keys[(nope + i) * key_stride + s] = shared[i];
+        std::memcpy(values_.data() + (g * context + s) * v, expanded + nope, v * sizeof(float));
       }
     }
   });
   // Work items: one head for up to kQueriesPerPass new tokens, which attend to positions up to the
   // last one's (a shorter context gets zero weights past its own end).
   const int64_t passes = (sequence.num_new + kQueriesPerPass - 1) / kQueriesPerPass;
-  // Per thread: queries, scores and sums of a pass, then one row pointer per position (the key rows,
-  // then reused for the value rows), starting where a pointer may be stored.
+  // Per thread: scaled queries, scores and sums of a pass, then one row pointer per position (or per
+  // key dimension), starting where a pointer may be stored.
   constexpr int64_t kFloatsPerPointer = sizeof(void*) / sizeof(float);
   const int64_t pointers_at =
       (kQueriesPerPass * (qk + context + v) + kFloatsPerPointer - 1) / kFloatsPerPointer * kFloatsPerPointer;
-  scratch_.reserve(pool_.num_threads(), pointers_at + context * kFloatsPerPointer);
-  pool_.parallel_for_balanced(passes * heads, 1, [&](int thread, int64_t begin, int64_t end) {
+  scratch_.reserve(pool_.num_threads(), pointers_at + std::max(context, qk) * kFloatsPerPointer);
+  pool_.parallel_for_balanced(passes * num_heads, 1, [&](int thread, int64_t begin, int64_t end) {
     float* scratch = scratch_.get(thread);
     float* queries = scratch;                                                // [count, qk]
     float* scores = queries + kQueriesPerPass * qk;                          // [count, visible]
     float* sums = scores + kQueriesPerPass * context;                        // [count, v]
-    auto** rows = reinterpret_cast<const uint8_t**>(scratch + pointers_at);  // [visible]
+    auto** rows = reinterpret_cast<const uint8_t**>(scratch + pointers_at);  // [visible] or [qk]
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t j = item % heads, first = item / heads * kQueriesPerPass;
+      const int64_t g = item % num_heads, j = first_head + g, first = item / num_heads * kQueriesPerPass;
       const int64_t count = std::min(kQueriesPerPass, sequence.num_new - first);
       const int64_t visible = sequence.num_cached + first + count;  // the last token's context
       for (int64_t t = 0; t < count; ++t) {
-        const int64_t row = sequence.first_row + first + t;
-        std::memcpy(queries + t * qk, inputs.queries + row * heads * qk + j * qk, qk * sizeof(float));
+        const float* query = inputs.queries + (sequence.first_row + first + t) * heads * qk + j * qk;
+        for (int64_t i = 0; i < qk; ++i) queries[t * qk + i] = query[i] * scale;
       }
-      for (int64_t s = 0; s < visible; ++s)
-        rows[s] = reinterpret_cast<const uint8_t*>(keys_.data() + (j * context + s) * qk);
-      attention_scores(queries, count, qk, CachedRows{rows, visible, DType::kF32}, scale, scores);
+      for (int64_t i = 0; i < qk; ++i)
+        rows[i] = reinterpret_cast<const uint8_t*>(keys_.data() + (g * qk + i) * key_stride);
+      attention_weighted_sum(queries, count, CachedRows{rows, qk, DType::kF32}, visible, scores);
       for (int64_t t = 0; t < count; ++t) {
         const int64_t own = sequence.num_cached + first + t + 1;
         softmax(scores + t * visible, own);
         std::fill(scores + t * visible + own, scores + (t + 1) * visible, 0.0f);
       }
       for (int64_t s = 0; s < visible; ++s)
-        rows[s] = reinterpret_cast<const uint8_t*>(expanded_.data() + s * heads * kv + j * kv + nope);
+        rows[s] = reinterpret_cast<const uint8_t*>(values_.data() + (g * context + s) * v);
       attention_weighted_sum(scores, count, CachedRows{rows, visible, DType::kF32}, v, sums);
       for (int64_t t = 0; t < count; ++t) {
         const int64_t row = sequence.first_row + first + t;

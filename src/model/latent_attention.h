@@ -6,12 +6,13 @@
 //
 // With materialized prefill (the default; sglang's split for MLA), a prefill chunk whose arithmetic
 // favors it instead expands its sequence's cached latents into per-head K and V (kv_b_proj as one
-// matmul) and attends per head like the plain path: about half the FLOPs of the absorbed form at 512
-// tokens. The cache still keeps only the latent, but a token's bits then depend on whether it was
-// computed in a prefill chunk or a decode step, so results follow chunking and preemption (within
-// float rounding). Deterministic inference turns it off: every token, prompt or generated, takes the
-// absorbed path, and one numeric path makes a token's result independent of chunking, batching and
-// preemption.
+// matmul per group of heads, as many as a scratch budget holds) and attends per head like the plain
+// path, 64 new tokens per pass: at 512 tokens about half the FLOPs of the absorbed form, and far
+// fewer for a chunk after a long cached prefix. The cache still keeps only the latent, but a token's
+// bits then depend on whether it was computed in a prefill chunk or a decode step, so results follow
+// chunking and preemption (within float rounding). Deterministic inference turns it off: every
+// token, prompt or generated, takes the absorbed path, and one numeric path makes a token's result
+// independent of chunking, batching and preemption.
 #pragma once
 
 #include <vector>
@@ -22,11 +23,13 @@ namespace cpm {
 
 class LatentAttention : public AttentionBackend {
  public:
-  // Context rows up to which a prefill chunk may be expanded (the expansion's scratch is about 36 KB
-  // per row with MiniCPM3-4B's 40 heads).
-  static constexpr int64_t kMaxExpandedRows = 4096;
+  // Scratch for one expansion's per-head K and V: heads are expanded in groups that fit (1,152 bytes
+  // per head and context row with MiniCPM3-4B's shapes: all 40 heads at once up to 2,912 rows, one
+  // at a time past 116,000).
+  static constexpr int64_t kExpansionBudgetBytes = int64_t{128} << 20;
 
-  LatentAttention(const ModelConfig& config, ThreadPool& pool, bool materialized_prefill = false);
+  LatentAttention(const ModelConfig& config, ThreadPool& pool, bool materialized_prefill = false,
+                  int64_t expansion_budget_bytes = kExpansionBudgetBytes);
   const char* name() const override { return "latent"; }
   int64_t cache_row_width() const override { return config_.kv_lora_rank + config_.qk_rope_head_dim; }
   // Every head scores the whole cache row and sums its latent part.
@@ -36,15 +39,17 @@ class LatentAttention : public AttentionBackend {
   void attend(int64_t layer, const LayerWeights& weights, const ForwardBatch& batch,
               const AttentionInputs& inputs, KvCache& cache, float* out) override;
   // With materialized prefill: true when expanding this sequence's context costs fewer multiply-adds
-  // than absorbing its new tokens' queries (never for one token, nor past kMaxExpandedRows).
+  // than absorbing its new tokens' queries (never for one token).
   bool prefers_materialized(const SequenceSpan& sequence) const;
+  // Heads whose K and V one expansion builds for a context of this many rows (at least one).
+  int64_t heads_per_expansion(int64_t context) const;
 
  private:
   // Tokens per work item of a prefill: their queries and outputs pass kv_b_proj together.
   static constexpr int64_t kTokensPerItem = 4;
 
   // New tokens per pass of the materialized kernels: a cached key or value row is read once for all.
-  static constexpr int64_t kQueriesPerPass = 8;
+  static constexpr int64_t kQueriesPerPass = 64;
 
   // The sequences of `batch` that take the absorbed path, all in parallel.
   void attend_absorbed(int64_t layer, const LayerWeights& weights, const ForwardBatch& batch,
@@ -52,6 +57,10 @@ class LatentAttention : public AttentionBackend {
   // One sequence's new tokens through per-head K and V expanded from its cached latents.
   void attend_materialized(int64_t layer, const LayerWeights& weights, const SequenceSpan& sequence,
                            const AttentionInputs& inputs, const KvCache& cache, float* out);
+  // Heads [first_head, first_head + num_heads) of the sequence's new tokens, from expanded_ (those
+  // heads' K nope and V for every context row) and latents_ (the shared rope key).
+  void attend_expanded_heads(const SequenceSpan& sequence, int64_t first_head, int64_t num_heads,
+                             const AttentionInputs& inputs, float* out);
   // Heads [first_head, first_head + num_heads) of tasks[0 .. count).
   void attend_heads(int64_t layer, const LayerWeights& weights, const AttentionTask* tasks, int64_t count,
                     int64_t first_head, int64_t num_heads, const AttentionInputs& inputs,
@@ -60,10 +69,12 @@ class LatentAttention : public AttentionBackend {
   const ModelConfig& config_;
   ThreadPool& pool_;
   const bool materialized_prefill_;
+  const int64_t expansion_budget_bytes_;
   ThreadScratch scratch_;
   std::vector<float> latents_;   // [context, rank + rope]: the cached rows as f32
-  std::vector<float> expanded_;  // [context, heads * (nope + v)]: kv_b_proj of the latents
-  std::vector<float> keys_;      // [heads, context, nope + rope]: each head's keys, contiguous
+  std::vector<float> expanded_;  // [context, group * (nope + v)]: kv_b_proj of the latents, a head group
+  std::vector<float> keys_;      // [group, nope + rope, context]: the group's keys, transposed per head
+  std::vector<float> values_;    // [group, context, v]: the group's values, each head contiguous
 };
 
 }  // namespace cpm

@@ -1,7 +1,8 @@
 // The latent (absorbed) and materialized attention backends compute the same function: on every
 // golden checkpoint, for prompts of 1 to 300 tokens and 32 decoded tokens, their logits agree within
 // the golden tolerance at every step. So does the latent backend's default, with materialized prefill
-// chunks, in one chunk or after a cached prefix; deterministic inference keeps it absorbed throughout.
+// chunks, in one chunk or after a cached prefix, with its heads expanded all at once or in groups;
+// deterministic inference keeps it absorbed throughout.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -101,8 +102,59 @@ TEST(MaterializedPrefillTest, ChosenWhereItSavesWork) {
   EXPECT_FALSE(prefers(1, 5000));  // decode at depth
   EXPECT_FALSE(prefers(2, 1000));  // a short chunk after a long prefix: the expansion dominates
   EXPECT_TRUE(prefers(200, 100));
-  EXPECT_TRUE(prefers(64, LatentAttention::kMaxExpandedRows - 64));
-  EXPECT_FALSE(prefers(64, LatentAttention::kMaxExpandedRows - 63));  // past the scratch cap
+  EXPECT_TRUE(prefers(512, 8000));  // long contexts too: their heads are expanded in groups
+  // A head's expansion, keys and values take 32 + 32 + 16 floats per context row here.
+  EXPECT_EQ(attention.heads_per_expansion(1000), 8);
+  const LatentAttention small(config, pool, true, 3 * 1000 * 80 * 4);
+  EXPECT_EQ(small.heads_per_expansion(1000), 3);
+  EXPECT_EQ(small.heads_per_expansion(1001), 2);
+  EXPECT_EQ(small.heads_per_expansion(100000), 1);
+}
+
+// Expanding heads in groups (a smaller scratch budget) gives every head the same bits as expanding
+// them all at once, for a chunk after a cached prefix.
+TEST(MaterializedPrefillTest, HeadGroupsGiveTheSameBits) {
+  ThreadPool pool(2);
+  const ModelConfig config = ModelWeights::load(test::test_data_dir() + "/golden/tiny-c")->config();
+  const int64_t heads = config.num_attention_heads, qk = config.qk_head_dim(), v = config.v_head_dim;
+  const int64_t kv = config.qk_nope_head_dim + v, rank = config.kv_lora_rank;
+  const int64_t width = rank + config.qk_rope_head_dim, cached = 37, fresh = 29, context = cached + fresh;
+  std::mt19937 random(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto randoms = [&](int64_t count) {
+    std::vector<float> values(count);
+    for (float& value : values) value = normal(random);
+    return values;
+  };
+  std::vector<uint16_t> kv_b(heads * kv * rank);
+  for (uint16_t& value : kv_b) value = f32_to_bf16(0.2f * normal(random));
+  LayerWeights weights;
+  weights.kv_b_proj = make_matrix_view(DType::kBF16, heads * kv, rank, kv_b.data());
+  const std::vector<float> prefix = randoms(cached * width), compressed = randoms(fresh * width);
+  const std::vector<float> queries = randoms(fresh * heads * qk);
+  std::vector<int32_t> slots(context);
+  for (int64_t s = 0; s < context; ++s) slots[s] = static_cast<int32_t>(context - 1 - s);  // any order
+  ForwardBatch batch;
+  batch.token_ids.assign(fresh, 0);
+  batch.sequences.push_back({0, fresh, cached, slots.data()});
+  auto attend = [&](int64_t budget) {
+    LatentAttention attention(config, pool, true, budget);
+    EXPECT_TRUE(attention.prefers_materialized(batch.sequences[0]));
+    KvCache cache(1, context, width, DType::kF32);
+    for (int64_t s = 0; s < cached; ++s) cache.write_row(0, slots[s], prefix.data() + s * width);
+    std::vector<float> out(fresh * heads * v);
+    attention.attend(0, weights, batch, AttentionInputs{queries.data(), compressed.data(), width}, cache,
+                     out.data());
+    return out;
+  };
+  const int64_t per_head = context * (kv + qk + v) * static_cast<int64_t>(sizeof(float));
+  const std::vector<float> together = attend(LatentAttention::kExpansionBudgetBytes);
+  for (int64_t group : {1, 3}) {
+    SCOPED_TRACE("heads per group " + std::to_string(group));
+    const std::vector<float> grouped = attend(group * per_head);
+    ASSERT_EQ(grouped.size(), together.size());
+    for (size_t i = 0; i < grouped.size(); ++i) ASSERT_EQ(grouped[i], together[i]) << "output " << i;
+  }
 }
 
 TEST_P(BackendAgreementTest, Bf16CacheKeepsGreedyOutput) {
