@@ -156,16 +156,33 @@ void panel_block(const float* x, int64_t x_stride, const MatrixView& w, int64_t 
                  int64_t r0, int64_t r1, float* y, int64_t y_stride) {
   alignas(32) static thread_local float buffer[kFloatPanelOutputs][kFloatPanelWidth];
   static thread_local __m256 parked[kFloatPanelRowBlock * kFloatPanelOutputs];
+  constexpr int64_t kElementBytes = kType == DType::kF32 ? 4 : 2;
   const int64_t n = w.cols, full = n / 8 * 8;
   for (int64_t i = 0; i < (r1 - r0) * kFloatPanelOutputs; ++i) parked[i] = _mm256_setzero_ps();
   for (int64_t k0 = 0; k0 < full; k0 += kFloatPanelWidth) {
     const int64_t width = std::min(kFloatPanelWidth, full - k0);
     const float* panel[kFloatPanelOutputs];
     for (int64_t c = 0; c < outputs; ++c) panel[c] = panel_row<kType>(w.row(o + c), k0, width, buffer[c]);
+    // The next panel's weight lines (this group's next columns, or the next group's first ones), a
+    // few per tile, so they arrive from memory while this panel runs.
+    const bool last_panel = k0 + kFloatPanelWidth >= full;
+    const int64_t next_column = last_panel ? 0 : k0 + kFloatPanelWidth;
+    const int64_t next_row = last_panel ? o + outputs : o;
+    const int64_t next_rows = std::clamp<int64_t>(w.rows - next_row, 0, kFloatPanelOutputs);
+    const int64_t lines_per_row = (std::min(kFloatPanelWidth, full - next_column) * kElementBytes + 63) / 64;
+    const int64_t lines = next_rows * lines_per_row;
+    const int64_t tiles = (r1 - r0) / kFloatTileRows;
+    const int64_t lines_per_tile = tiles > 0 ? (lines + tiles - 1) / tiles : 0;
+    int64_t line = 0;
     int64_t r = r0;
-    for (; r + kFloatTileRows <= r1; r += kFloatTileRows)
+    for (; r + kFloatTileRows <= r1; r += kFloatTileRows) {
+      for (int64_t end = std::min(lines, line + lines_per_tile); line < end; ++line) {
+        const uint8_t* row = w.row(next_row + line / lines_per_row) + next_column * kElementBytes;
+        _mm_prefetch(reinterpret_cast<const char*>(row + (line % lines_per_row) * 64), _MM_HINT_T1);
+      }
       panel_rows<kFloatTileRows>(x + r * x_stride + k0, x_stride, panel, outputs, width,
                                  parked + (r - r0) * kFloatPanelOutputs);
+    }
     for (; r < r1; ++r)
       panel_rows<1>(x + r * x_stride + k0, x_stride, panel, outputs, width,
                     parked + (r - r0) * kFloatPanelOutputs);
