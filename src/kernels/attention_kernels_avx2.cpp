@@ -13,7 +13,8 @@ namespace {
 
 // Positions per block: a block of rows stays in L2 while every head group uses it.
 constexpr int64_t kRowBlock = 64;
-// Columns per strip of the weighted sum (a multiple of 16; the cache's latent fits one).
+// Columns per strip of the weighted sum (a multiple of 16): wide rows, such as transposed keys, are
+// swept a strip at a time.
 constexpr int64_t kColumnStrip = 128;
 // Heads per weighted-sum block: 6 heads x 16 columns, 12 accumulators.
 constexpr int kSumHeads = 6;
