@@ -83,11 +83,11 @@ TEST_P(MatmulTest, RowResultsDoNotDependOnBatchOrThreads) {
 }
 
 // Prefill over float weights runs in panels of the reduced dimension (512 wide) and row blocks of
-// 64: widths and row counts across those edges, with a tail past the last multiple of 8, still give
+// 128: widths and row counts across those edges, with a tail past the last multiple of 8, still give
 // each row bit for bit what it gets alone.
 TEST_P(MatmulTest, PrefillPanelsEqualSingleRows) {
   ThreadPool two(2), one(1);
-  const int64_t rows = 70, out = 29, in = 2 * 1024 + 13;
+  const int64_t rows = 134, out = 29, in = 2 * 1024 + 13;
   const TestMatrix w = make_matrix(GetParam(), out, in, 7);
   const std::vector<float> x = random_floats(rows * in, 8);
   std::vector<float> batched(rows * out), single(out);
