@@ -29,6 +29,24 @@ std::vector<float> random_floats(size_t count, uint32_t seed, float scale) {
   return values;
 }
 
+// kv_b_proj in bf16, as the checkpoint stores it, in `storage`; returns a layer that views it.
+LayerWeights random_kv_b_proj(const ModelConfig& config, std::vector<uint16_t>* storage) {
+  const int64_t rows = config.num_attention_heads * (config.qk_nope_head_dim + config.v_head_dim);
+  const std::vector<float> values = random_floats(rows * config.kv_lora_rank, 1, 0.05f);
+  storage->resize(values.size());
+  for (size_t i = 0; i < values.size(); ++i) (*storage)[i] = f32_to_bf16(values[i]);
+  LayerWeights layer;
+  layer.kv_b_proj = make_matrix_view(DType::kBF16, rows, config.kv_lora_rank, storage->data());
+  return layer;
+}
+
+// Slots 0 .. count - 1, in order.
+std::vector<int32_t> sequential_slots(int64_t count) {
+  std::vector<int32_t> slots(count);
+  for (int64_t i = 0; i < count; ++i) slots[i] = static_cast<int32_t>(i);
+  return slots;
+}
+
 void decode_attention(benchmark::State& state, const char* backend_name) {
   const int64_t context = state.range(0);
   const int threads = static_cast<int>(state.range(1));
@@ -37,19 +55,13 @@ void decode_attention(benchmark::State& state, const char* backend_name) {
   auto backend = make_attention_backend(backend_name, config, pool);
   const int64_t heads = config.num_attention_heads, rank = config.kv_lora_rank;
   const int64_t width = rank + config.qk_rope_head_dim;
-  // kv_b_proj in bf16, as the checkpoint stores it.
-  std::vector<uint16_t> kv_b(heads * (config.qk_nope_head_dim + config.v_head_dim) * rank);
-  std::vector<float> kv_b_f32 = random_floats(kv_b.size(), 1, 0.05f);
-  for (size_t i = 0; i < kv_b.size(); ++i) kv_b[i] = f32_to_bf16(kv_b_f32[i]);
-  LayerWeights layer;
-  layer.kv_b_proj = make_matrix_view(DType::kBF16, heads * (config.qk_nope_head_dim + config.v_head_dim),
-                                     rank, kv_b.data());
+  std::vector<uint16_t> kv_b;
+  const LayerWeights layer = random_kv_b_proj(config, &kv_b);
 
   KvCache cache(1, context, backend->cache_row_width(), DType::kF32);
   const std::vector<float> row = random_floats(backend->cache_row_width(), 2, 1.0f);
   for (int64_t slot = 0; slot < context; ++slot) cache.write_row(0, slot, row.data());
-  std::vector<int32_t> slots(context);
-  for (int64_t i = 0; i < context; ++i) slots[i] = static_cast<int32_t>(i);
+  const std::vector<int32_t> slots = sequential_slots(context);
   ForwardBatch batch;
   batch.token_ids = {0};
   batch.sequences.push_back({0, 1, context - 1, slots.data()});
@@ -79,19 +91,14 @@ void prefill_chunk(benchmark::State& state, bool expanded) {
   const ModelConfig config = minicpm3_4b();
   ThreadPool pool(2);
   LatentAttention attention(config, pool, expanded);
-  const int64_t heads = config.num_attention_heads, rank = config.kv_lora_rank;
+  const int64_t heads = config.num_attention_heads;
   const int64_t width = attention.cache_row_width();
-  std::vector<uint16_t> kv_b(heads * (config.qk_nope_head_dim + config.v_head_dim) * rank);
-  std::vector<float> kv_b_f32 = random_floats(kv_b.size(), 1, 0.05f);
-  for (size_t i = 0; i < kv_b.size(); ++i) kv_b[i] = f32_to_bf16(kv_b_f32[i]);
-  LayerWeights layer;
-  layer.kv_b_proj = make_matrix_view(DType::kBF16, heads * (config.qk_nope_head_dim + config.v_head_dim),
-                                     rank, kv_b.data());
+  std::vector<uint16_t> kv_b;
+  const LayerWeights layer = random_kv_b_proj(config, &kv_b);
   KvCache cache(1, context, width, DType::kF32);
   const std::vector<float> row = random_floats(width, 2, 1.0f);
   for (int64_t slot = 0; slot < cached; ++slot) cache.write_row(0, slot, row.data());
-  std::vector<int32_t> slots(context);
-  for (int64_t i = 0; i < context; ++i) slots[i] = static_cast<int32_t>(i);
+  const std::vector<int32_t> slots = sequential_slots(context);
   ForwardBatch batch;
   batch.token_ids.assign(fresh, 0);
   batch.sequences.push_back({0, fresh, cached, slots.data()});

@@ -179,9 +179,9 @@ void LatentAttention::attend_expanded_heads(const SequenceSpan& sequence, int64_
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(qk)));
   // Per head: its keys transposed ([qk, context]: nope from the expansion, rope shared), so a query
   // block's scores come out of the weighted-sum kernel (queries as weights over key dimensions, no
-  // horizontal sums), and its values contiguous ([context, v]).
-  // Rows of the transposed keys are padded so that consecutive ones fall in different L1 sets (an odd
-  // number of cache lines apart): the kernel reads 64 of them side by side.
+  // horizontal sums), and its values contiguous ([context, v]). The transposed rows are padded so
+  // consecutive ones fall in different L1 sets (an odd number of cache lines apart): the kernel reads
+  // 64 of them side by side.
   const int64_t key_stride = (context + 255) / 256 * 256 + 16;
   keys_.resize(num_heads * qk * key_stride);
   values_.resize(num_heads * context * v);
