@@ -86,10 +86,14 @@ void combine_tile(const uint8_t* w, int64_t w_stride, int64_t k, const float* co
     for (int c = 0; c < C; ++c) _mm256_storeu_ps(y[t] + column + 8 * c, sum[t][c]);
 }
 
+// One input (a decode step) takes 64 columns at a time: with 16, its two sums each waited on the last
+// FMA's latency for every row.
 template <__m256 (*Load)(const uint8_t*, int64_t), int T>
 void combine_columns(const uint8_t* w, int64_t w_stride, int64_t k, const float* const* x, float* const* y,
                      int64_t n) {
   int64_t column = 0;
+  if constexpr (T == 1)
+    for (; column + 64 <= n; column += 64) combine_tile<Load, T, 8>(w, w_stride, k, x, y, column);
   for (; column + 16 <= n; column += 16) combine_tile<Load, T, 2>(w, w_stride, k, x, y, column);
   for (; column < n; column += 8) combine_tile<Load, T, 1>(w, w_stride, k, x, y, column);
 }

@@ -117,7 +117,7 @@ TEST_P(MatmulTest, AvxAndPortableRowKernelsAgree) {
 TEST_P(MatmulTest, ManyRowKernelsEqualTheirSingleRowLoops) {
   const int index = kernels::dtype_index(GetParam());
   for (const kernels::RowKernels* table : {&kernels::portable_row_kernels(), &kernels::avx2_row_kernels()}) {
-    for (int64_t n : {8, 24, 64, 77, 256}) {
+    for (int64_t n : {8, 24, 64, 77, 88, 256}) {
       for (int64_t tokens : {1, 2, 3, 5, 9}) {
         const int64_t k = 7, stride = dtype_bytes(GetParam(), n + 3);  // rows padded: a stride of their own
         const TestMatrix w = make_matrix(GetParam(), k, n + 3, 7);
