@@ -84,8 +84,9 @@ void check_same_model_on_every_rank(const ModelFlags& flags, Communicator& group
   std::exception_ptr unreadable;
   try {
     setup.checkpoint = checkpoint_fingerprint(flags.model_path);
-  } catch (const Error&) {
+  } catch (const Error& error) {
     setup.readable = 0;  // still take part, so the other ranks are not left waiting
+    setup.set_reason(error.what());
     unreadable = std::current_exception();
   }
   const std::string model_flags =

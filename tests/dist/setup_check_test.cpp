@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,9 +58,29 @@ TEST(SetupCheckTest, EveryRankRefusesOtherFlags) {
     EXPECT_NE(error.find("rank 1 was started with different model flags"), std::string::npos) << error;
 }
 
-TEST(SetupCheckTest, AnUnreadableCheckpointStopsEveryRank) {
-  for (const std::string& error : check({setup(7, 9), setup(0, 9, 0)}))
-    EXPECT_NE(error.find("rank 1 could not read its checkpoint"), std::string::npos) << error;
+// Every rank's message carries the unreadable rank's own reason: mpirun may end the job on rank 0's
+// exit before that rank's output gets through. A reason longer than the field is cut, and one sent
+// without its terminating NUL still ends inside the field.
+TEST(SetupCheckTest, AnUnreadableCheckpointStopsEveryRankWithItsReason) {
+  RankSetup unreadable = setup(0, 9, 0);
+  unreadable.set_reason("/models/x/config.json: cannot open (no such file)");
+  for (const std::string& error : check({setup(7, 9), unreadable}))
+    EXPECT_NE(
+        error.find("rank 1 could not read its checkpoint: /models/x/config.json: cannot open (no such file)"),
+        std::string::npos)
+        << error;
+  RankSetup long_reason = setup(0, 9, 0);
+  long_reason.set_reason(std::string(1000, 'x'));
+  RankSetup unterminated = setup(0, 9, 0);
+  std::fill(std::begin(unterminated.reason), std::end(unterminated.reason), 'y');
+  for (const std::string& error : check({setup(7, 9), long_reason, unterminated})) {
+    EXPECT_NE(
+        error.find(
+            "rank 1 could not read its checkpoint: " + std::string(sizeof long_reason.reason - 1, 'x') +
+            "; rank 2 could not read its checkpoint: " + std::string(sizeof unterminated.reason - 1, 'y')),
+        std::string::npos)
+        << error;
+  }
 }
 
 }  // namespace
