@@ -43,30 +43,28 @@ void LatentAttention::attend_absorbed(int64_t layer, const LayerWeights& weights
   if (tasks.empty()) return;
   int64_t longest = 0;
   for (const AttentionTask& task : tasks) longest = std::max(longest, task.position + 1);
-  // Few tokens (decode): split each token's heads over the threads; many: a few tokens per work item,
-  // whose queries and outputs go through kv_b_proj together (each weight row widened once for all).
-  // Either way every head's numbers are computed the same way.
+  // Fewer tokens than threads (decode): attend_few. Many: a few tokens per work item, whose queries
+  // and outputs go through kv_b_proj together (each weight row widened once for all). Either way
+  // every head's numbers are computed the same way.
   const int64_t heads = config_.num_attention_heads;
   const int64_t threads = pool_.num_threads();
   const int64_t count = static_cast<int64_t>(tasks.size());
-  int64_t chunk = heads, group = std::min<int64_t>(kTokensPerItem, std::max<int64_t>(1, count / threads));
-  if (count < threads) chunk = std::min(heads, ((heads + threads - 1) / threads + 3) / 4 * 4);
-  const int64_t chunks_per_item = (heads + chunk - 1) / chunk;
-  const int64_t items = (count + group - 1) / group * chunks_per_item;
-  // Per thread: absorbed queries and latent outputs of its tokens and heads, one token's scores, and
-  // the row pointers (+1: they start at the next pointer-aligned float).
+  if (count < threads) return attend_few(layer, weights, tasks, inputs, cache, out);
+  const int64_t group = std::min<int64_t>(kTokensPerItem, std::max<int64_t>(1, count / threads));
+  const int64_t items = (count + group - 1) / group;
+  // Per thread: absorbed queries and latent outputs of its tokens' heads, one token's scores, and the
+  // row pointers (+1: they start at the next pointer-aligned float).
   const int64_t pointers = longest + 2 * group;
   const int64_t pointer_floats = (pointers * static_cast<int64_t>(sizeof(void*)) + sizeof(float) - 1) /
                                      static_cast<int64_t>(sizeof(float)) +
                                  1;
   scratch_.reserve(pool_.num_threads(),
-                   group * chunk * (width + config_.kv_lora_rank) + chunk * longest + pointer_floats);
+                   group * heads * (width + config_.kv_lora_rank) + heads * longest + pointer_floats);
   pool_.parallel_for_balanced(items, 1, [&](int thread, int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t first_head = (item % chunks_per_item) * chunk;
-      const int64_t first_task = item / chunks_per_item * group;
-      attend_heads(layer, weights, tasks.data() + first_task, std::min(group, count - first_task), first_head,
-                   std::min(chunk, heads - first_head), inputs, cache, scratch_.get(thread), out);
+      const int64_t first_task = item * group;
+      attend_heads(layer, weights, tasks.data() + first_task, std::min(group, count - first_task), 0, heads,
+                   inputs, cache, scratch_.get(thread), out);
     }
   });
 }
@@ -123,6 +121,79 @@ void LatentAttention::attend_heads(int64_t layer, const LayerWeights& weights, c
     }
     dot_rows(weights.kv_b_proj, j * (nope + v) + nope, v, inputs_of, outputs_of, count);
   }
+}
+
+void LatentAttention::attend_few(int64_t layer, const LayerWeights& weights,
+                                 const std::vector<AttentionTask>& tasks, const AttentionInputs& inputs,
+                                 const KvCache& cache, float* out) {
+  const int64_t heads = config_.num_attention_heads, nope = config_.qk_nope_head_dim;
+  const int64_t rope = config_.qk_rope_head_dim, v = config_.v_head_dim, rank = config_.kv_lora_rank;
+  const int64_t qk = nope + rope, width = rank + rope;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(qk)));
+  const int64_t count = static_cast<int64_t>(tasks.size()), threads = pool_.num_threads();
+  // Each token's heads split in runs of whole 4-head groups, and its cached rows in equal parts.
+  const int64_t chunk = std::min(heads, ((heads + threads - 1) / threads + 3) / 4 * 4);
+  const int64_t chunks = (heads + chunk - 1) / chunk;
+  std::vector<int64_t> first_row(count + 1, 0);  // into few_rows_; scores start at heads times that
+  for (int64_t t = 0; t < count; ++t) first_row[t + 1] = first_row[t] + tasks[t].position + 1;
+  few_rows_.resize(first_row[count]);
+  few_scores_.resize(heads * first_row[count]);
+  few_absorbed_.resize(count * heads * width);
+  few_latent_out_.resize(count * heads * rank);
+  for (int64_t t = 0; t < count; ++t)
+    for (int64_t s = 0; s <= tasks[t].position; ++s)
+      few_rows_[first_row[t] + s] = cache.row_data(layer, tasks[t].sequence->slots[s]);
+  const auto cached_rows = [&](int64_t t) {
+    return CachedRows{few_rows_.data() + first_row[t], tasks[t].position + 1, cache.dtype()};
+  };
+  // q_nope · W_uk puts each head's query in latent space; the rope part is used as is.
+  pool_.parallel_for(count * chunks, 1, [&](int, int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / chunks, first_head = item % chunks * chunk;
+      for (int64_t j = first_head; j < std::min(heads, first_head + chunk); ++j) {
+        const float* query = inputs.queries + tasks[t].row * heads * qk + j * qk;
+        float* absorbed = few_absorbed_.data() + (t * heads + j) * width;
+        std::memcpy(absorbed + rank, query + nope, rope * sizeof(float));
+        combine_rows(weights.kv_b_proj, j * (nope + v), nope, &query, &absorbed, 1);
+      }
+    }
+  });
+  // Scores: every head against a part of the rows, so each thread reads its part of the cold cache
+  // once. A score is one dot product: the same bits whichever part computes it.
+  scratch_.reserve(pool_.num_threads(), heads * ((first_row[count] + threads - 1) / threads + 1));
+  pool_.parallel_for(count * threads, 1, [&](int thread, int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / threads, context = tasks[t].position + 1;
+      int64_t row_begin = 0, row_end = 0;
+      ThreadPool::split_range(context, 1, static_cast<int>(threads), static_cast<int>(item % threads),
+                              &row_begin, &row_end);
+      if (row_begin == row_end) continue;
+      const CachedRows all = cached_rows(t);
+      const CachedRows part{all.rows + row_begin, row_end - row_begin, all.dtype};
+      float* part_scores = scratch_.get(thread);
+      attention_scores(few_absorbed_.data() + t * heads * width, heads, width, part, scale, part_scores);
+      float* scores = few_scores_.data() + heads * first_row[t];
+      for (int64_t h = 0; h < heads; ++h)
+        std::memcpy(scores + h * context + row_begin, part_scores + h * part.count,
+                    part.count * sizeof(float));
+    }
+  });
+  // Softmax, attention-weighted latents and their product with W_uvᵀ, per run of heads.
+  pool_.parallel_for(count * chunks, 1, [&](int, int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / chunks, first_head = item % chunks * chunk;
+      const int64_t num_heads = std::min(chunk, heads - first_head), context = tasks[t].position + 1;
+      float* scores = few_scores_.data() + heads * first_row[t] + first_head * context;
+      float* latent_out = few_latent_out_.data() + (t * heads + first_head) * rank;
+      for (int64_t g = 0; g < num_heads; ++g) softmax(scores + g * context, context);
+      attention_weighted_sum(scores, num_heads, cached_rows(t), rank, latent_out);
+      for (int64_t g = 0; g < num_heads; ++g) {
+        const float* input = latent_out + g * rank;
+        float* output = out + tasks[t].row * heads * v + (first_head + g) * v;
+        dot_rows(weights.kv_b_proj, (first_head + g) * (nope + v) + nope, v, &input, &output, 1);
+      }
+    }
+  });
 }
 
 bool LatentAttention::prefers_materialized(const SequenceSpan& sequence) const {

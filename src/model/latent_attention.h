@@ -61,6 +61,11 @@ class LatentAttention : public AttentionBackend {
   // heads' K nope and V for every context row) and latents_ (the shared rope key).
   void attend_expanded_heads(const SequenceSpan& sequence, int64_t first_head, int64_t num_heads,
                              const AttentionInputs& inputs, float* out);
+  // Fewer tasks than threads (decode): the threads split each task's heads to fold its queries, then
+  // its cached rows for the scores, then its heads again for softmax, sums and outputs. The cache rows
+  // are what comes from memory, and this way each thread reads its part of them once.
+  void attend_few(int64_t layer, const LayerWeights& weights, const std::vector<AttentionTask>& tasks,
+                  const AttentionInputs& inputs, const KvCache& cache, float* out);
   // Heads [first_head, first_head + num_heads) of tasks[0 .. count).
   void attend_heads(int64_t layer, const LayerWeights& weights, const AttentionTask* tasks, int64_t count,
                     int64_t first_head, int64_t num_heads, const AttentionInputs& inputs,
@@ -75,6 +80,10 @@ class LatentAttention : public AttentionBackend {
   std::vector<float> expanded_;  // [context, group * (nope + v)]: kv_b_proj of the latents, a head group
   std::vector<float> keys_;      // [group, nope + rope, context]: the group's keys, transposed per head
   std::vector<float> values_;    // [group, context, v]: the group's values, each head contiguous
+  // attend_few's buffers, shared by the threads, per task: cached row pointers [context], scores
+  // [heads, context], absorbed queries [heads, rank + rope] and attention-weighted latents [heads, rank].
+  std::vector<const uint8_t*> few_rows_;
+  std::vector<float> few_scores_, few_absorbed_, few_latent_out_;
 };
 
 }  // namespace cpm
