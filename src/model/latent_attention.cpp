@@ -63,30 +63,29 @@ void LatentAttention::attend_absorbed(int64_t layer, const LayerWeights& weights
   pool_.parallel_for_balanced(items, 1, [&](int thread, int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t first_task = item * group;
-      attend_heads(layer, weights, tasks.data() + first_task, std::min(group, count - first_task), 0, heads,
-                   inputs, cache, scratch_.get(thread), out);
+      attend_heads(layer, weights, tasks.data() + first_task, std::min(group, count - first_task), inputs,
+                   cache, scratch_.get(thread), out);
     }
   });
 }
 
 void LatentAttention::attend_heads(int64_t layer, const LayerWeights& weights, const AttentionTask* tasks,
-                                   int64_t count, int64_t first_head, int64_t num_heads,
-                                   const AttentionInputs& inputs, const KvCache& cache, float* scratch,
-                                   float* out) const {
+                                   int64_t count, const AttentionInputs& inputs, const KvCache& cache,
+                                   float* scratch, float* out) const {
   const int64_t heads = config_.num_attention_heads, nope = config_.qk_nope_head_dim;
   const int64_t rope = config_.qk_rope_head_dim, v = config_.v_head_dim, rank = config_.kv_lora_rank;
   const int64_t qk = nope + rope, width = rank + rope;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(qk)));
   int64_t longest = 0;
   for (int64_t t = 0; t < count; ++t) longest = std::max(longest, tasks[t].position + 1);
-  float* absorbed = scratch;                                 // [count, num_heads, width]
-  float* latent_out = absorbed + count * num_heads * width;  // [count, num_heads, rank]
-  float* scores = latent_out + count * num_heads * rank;     // [num_heads, context]
+  float* absorbed = scratch;                             // [count, heads, width]
+  float* latent_out = absorbed + count * heads * width;  // [count, heads, rank]
+  float* scores = latent_out + count * heads * rank;     // [heads, context]
   // The float count so far may be odd (a tensor-parallel rank may have 5 heads), so round up to where
   // a pointer may be stored.
   constexpr int64_t kFloatsPerPointer = sizeof(void*) / sizeof(float);
-  const int64_t floats_before_pointers = (scores + num_heads * longest - scratch + kFloatsPerPointer - 1) /
-                                         kFloatsPerPointer * kFloatsPerPointer;
+  const int64_t floats_before_pointers =
+      (scores + heads * longest - scratch + kFloatsPerPointer - 1) / kFloatsPerPointer * kFloatsPerPointer;
   float* pointers = scratch + floats_before_pointers;
   const uint8_t** rows = reinterpret_cast<const uint8_t**>(pointers);  // [longest]
   const float** inputs_of =
@@ -95,11 +94,10 @@ void LatentAttention::attend_heads(int64_t layer, const LayerWeights& weights, c
       reinterpret_cast<float**>(pointers + (longest + count) * kFloatsPerPointer);  // [count]
 
   // q_nope · W_uk puts each head's query in latent space; the rope part is used as is.
-  for (int64_t g = 0; g < num_heads; ++g) {
-    const int64_t j = first_head + g;
+  for (int64_t j = 0; j < heads; ++j) {
     for (int64_t t = 0; t < count; ++t) {
       inputs_of[t] = inputs.queries + tasks[t].row * heads * qk + j * qk;
-      outputs_of[t] = absorbed + (t * num_heads + g) * width;
+      outputs_of[t] = absorbed + (t * heads + j) * width;
       std::memcpy(outputs_of[t] + rank, inputs_of[t] + nope, rope * sizeof(float));
     }
     combine_rows(weights.kv_b_proj, j * (nope + v), nope, inputs_of, outputs_of, count);
@@ -108,15 +106,14 @@ void LatentAttention::attend_heads(int64_t layer, const LayerWeights& weights, c
     const int64_t context = tasks[t].position + 1;
     for (int64_t s = 0; s < context; ++s) rows[s] = cache.row_data(layer, tasks[t].sequence->slots[s]);
     const CachedRows cached{rows, context, cache.dtype()};
-    attention_scores(absorbed + t * num_heads * width, num_heads, width, cached, scale, scores);
-    for (int64_t g = 0; g < num_heads; ++g) softmax(scores + g * context, context);
-    attention_weighted_sum(scores, num_heads, cached, rank, latent_out + t * num_heads * rank);
+    attention_scores(absorbed + t * heads * width, heads, width, cached, scale, scores);
+    for (int64_t g = 0; g < heads; ++g) softmax(scores + g * context, context);
+    attention_weighted_sum(scores, heads, cached, rank, latent_out + t * heads * rank);
   }
   // Attention-weighted latents · W_uvᵀ give each head's value output.
-  for (int64_t g = 0; g < num_heads; ++g) {
-    const int64_t j = first_head + g;
+  for (int64_t j = 0; j < heads; ++j) {
     for (int64_t t = 0; t < count; ++t) {
-      inputs_of[t] = latent_out + (t * num_heads + g) * rank;
+      inputs_of[t] = latent_out + (t * heads + j) * rank;
       outputs_of[t] = out + tasks[t].row * heads * v + j * v;
     }
     dot_rows(weights.kv_b_proj, j * (nope + v) + nope, v, inputs_of, outputs_of, count);
@@ -160,7 +157,9 @@ void LatentAttention::attend_few(int64_t layer, const LayerWeights& weights,
   });
   // Scores: every head against a part of the rows, so each thread reads its part of the cold cache
   // once. A score is one dot product: the same bits whichever part computes it.
-  scratch_.reserve(pool_.num_threads(), heads * ((first_row[count] + threads - 1) / threads + 1));
+  int64_t longest = 0;
+  for (const AttentionTask& task : tasks) longest = std::max(longest, task.position + 1);
+  scratch_.reserve(pool_.num_threads(), heads * ((longest + threads - 1) / threads));  // one part's scores
   pool_.parallel_for(count * threads, 1, [&](int thread, int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t t = item / threads, context = tasks[t].position + 1;

@@ -66,10 +66,9 @@ class LatentAttention : public AttentionBackend {
   // are what comes from memory, and this way each thread reads its part of them once.
   void attend_few(int64_t layer, const LayerWeights& weights, const std::vector<AttentionTask>& tasks,
                   const AttentionInputs& inputs, const KvCache& cache, float* out);
-  // Heads [first_head, first_head + num_heads) of tasks[0 .. count).
+  // Every head of tasks[0 .. count), on one thread.
   void attend_heads(int64_t layer, const LayerWeights& weights, const AttentionTask* tasks, int64_t count,
-                    int64_t first_head, int64_t num_heads, const AttentionInputs& inputs,
-                    const KvCache& cache, float* scratch, float* out) const;
+                    const AttentionInputs& inputs, const KvCache& cache, float* scratch, float* out) const;
 
   const ModelConfig& config_;
   ThreadPool& pool_;
