@@ -289,6 +289,15 @@ TEST_P(AttentionKernelTest, ScoresAndWeightedSumsMatchReference) {
     kernels::attention_weighted_sum_portable(scores.data(), heads, cached, sum_width, portable_out.data());
     for (size_t i = 0; i < scores.size(); ++i) ASSERT_NEAR(scores[i], portable_scores[i], 1e-4);
     for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], portable_out[i], 1e-3);
+    // Decode splits the rows between threads: a row's scores have the same bits in any part.
+    const int first = count / 3;
+    const CachedRows part{rows.data() + first, count - first, dtype};
+    std::vector<float> part_scores(heads * part.count);
+    attention_scores(queries.data(), heads, width, part, 0.5f, part_scores.data());
+    for (int h = 0; h < heads; ++h)
+      for (int s = first; s < count; ++s)
+        ASSERT_EQ(part_scores[h * part.count + s - first], scores[h * count + s])
+            << "head " << h << " row " << s;
   }
 }
 
