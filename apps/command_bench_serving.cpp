@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "core/error.h"
 #include "eval/serving_benchmark.h"
@@ -60,10 +61,10 @@ void add_flags(CLI::App* command, BenchServingFlags* flags) {
                       "model folder with tokenizer.json: random prompts become text of the sampled length "
                       "(without it they are sent as random token ids)");
   command->add_option("--random-input-len", options.random.input_len, "prompt tokens (the maximum)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   command->add_option("--random-output-len", options.random.output_len, "output tokens (the maximum)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   command
       ->add_option("--random-range-ratio", options.random.range_ratio,
@@ -71,20 +72,20 @@ void add_flags(CLI::App* command, BenchServingFlags* flags) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   command->add_option("--num-prompts", options.random.num_prompts, "measured requests")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   command->add_option("--num-shots", options.num_shots, "few-shot examples of gsm8k prompts")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   command->add_option("--request-rate", options.request_rate, "requests per second, Poisson arrivals (inf)");
   command->add_option("--max-concurrency", options.max_concurrency, "requests in flight (default: unbounded)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   command->add_option("--seed", options.seed, "random seed for prompts and arrivals")->capture_default_str();
   command->add_option("--warmup-requests", options.warmup_requests, "unmeasured requests first")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   command->add_option("--timeout", flags->timeout_s, "seconds to wait for one response")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   command->add_option("--output-file", flags->output_file, "write every result as JSON");
   command->add_flag("--json", flags->json, "print one JSON object instead of the table");

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "core/error.h"
 #include "eval/gsm8k_runner.h"
@@ -48,23 +49,23 @@ void add_gsm8k_flags(CLI::App* command, EvalFlags* flags) {
                       "model name for the openai backend (default: GET /v1/models)");
   command->add_option("--api-key", options.http.api_key, "sent as Authorization: Bearer");
   command->add_option("--num-shots", options.num_shots, "few-shot examples (the first records)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   command->add_option("--num-questions", options.num_questions, "questions to ask")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   command->add_option("--parallel", options.parallel, "requests in flight")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   command->add_option("--max-new-tokens", options.max_new_tokens, "completion length limit")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   command->add_flag("--skip-shots", options.skip_shots, "score records k..k+n-1 instead of 0..n-1");
   command->add_option("--retries", flags->retries, "retries of a failed request before it counts as invalid")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   command->add_option("--timeout", flags->timeout_s, "seconds to wait for one response")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   command->add_option("--output", flags->output_path, "write one JSON line per question");
   command->add_flag("--json", flags->json, "print one JSON object");

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "cli_checks.h"
 #include "core/error.h"
 
 namespace cpm::app {
@@ -65,15 +66,15 @@ void add_engine_flags(CLI::App* command, EngineFlags* flags) {
   add_model_flags(command, &flags->model);
   add_tensor_parallel_flag(command, &flags->model);
   command->add_option("--max-running-requests", flags->max_running_requests, "requests decoding at once")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   command->add_option("--chunked-prefill-size", flags->chunked_prefill_size, "prompt tokens per step")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   command
       ->add_option("--max-total-tokens", flags->max_total_tokens,
                    "KV pool size in tokens (overrides the memory budget)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   command->add_option("--kv-cache-memory", flags->kv_cache_memory, "KV pool budget in bytes (2G, 512M, ...)")
       ->capture_default_str();
   command
@@ -84,7 +85,7 @@ void add_engine_flags(CLI::App* command, EngineFlags* flags) {
   command
       ->add_option("--max-queued-requests", flags->max_queued_requests,
                    "requests waiting for admission before new ones are refused (HTTP 503)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
 }
 

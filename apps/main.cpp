@@ -23,6 +23,10 @@ void report_error(const char* message) {
 int main(int argc, char** argv) {
   CLI::App app{"cpmserve: a serving engine for MiniCPM3 models on CPUs"};
   app.require_subcommand(1);
+  // Bad flags are reported like every other error: one "error: ..." line.
+  app.failure_message([](const CLI::App*, const CLI::Error& error) {
+    return "error: " + std::string(error.what()) + " (run with --help for the options)\n";
+  });
   std::map<CLI::App*, cpm::app::CommandRunner> runners;
   auto add = [&](cpm::app::CommandRunner runner) {
     runners[app.get_subcommands({}).back()] = std::move(runner);

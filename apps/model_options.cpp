@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli_checks.h"
 #include "core/error.h"
 #include "dist/setup_check.h"
 #include "model/checkpoint_fingerprint.h"
@@ -26,12 +27,11 @@ void add_model_flags(CLI::App* command, ModelFlags* flags) {
   flags->model_path = default_model_path();
   command->add_option("--model-path", flags->model_path, "MiniCPM3 checkpoint folder (Hugging Face layout)")
       ->capture_default_str();
-  command->add_option("--threads", flags->threads, "worker threads (0: all cores)")
-      ->check(CLI::NonNegativeNumber);
+  command->add_option("--threads", flags->threads, "worker threads (0: all cores)")->check(kNonNegative);
   command
       ->add_option("--context-length", flags->context_length,
                    "context length (0: max_position_embeddings); fixes the LongRoPE factor list")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   command->add_option("--attention-backend", flags->attention_backend, "latent or materialized")
       ->check(CLI::IsMember({"latent", "materialized"}))
       ->capture_default_str();
@@ -51,12 +51,12 @@ void add_tensor_parallel_flag(CLI::App* command, ModelFlags* flags) {
   command
       ->add_option("--tp-size", flags->tp_size,
                    "tensor-parallel ranks, one process each: run under mpirun -np N with --tp-size N")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   command
       ->add_option("--dp-size", flags->dp_size,
                    "data-parallel attention ranks (with --enable-dp-attention; equal to --tp-size)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   command->add_flag("--enable-dp-attention", flags->enable_dp_attention,
                     "each rank runs attention for its own requests with its own KV cache; the MLP, "
