@@ -11,6 +11,7 @@
 #include <numeric>
 #include <random>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "core/error.h"
 #include "core/memory_bandwidth.h"
@@ -30,10 +31,16 @@ struct BenchFlags {
   int64_t prompt_len = 512;
   int64_t gen_len = 128;
   int64_t batch_size = 1;
-  int64_t context_depth = 0;  // tokens already in the cache before the measured decode
+  int64_t context_depth = -1;  // tokens in the cache before the measured decode; -1: the prompt
   int repeats = 3;
   bool json = false;
 };
+
+// Decode continues the prompt unless --context-depth says otherwise (0: an empty cache, like
+// llama-bench's tg; any depth: like its -d).
+int64_t decode_depth(const BenchFlags& flags) {
+  return flags.context_depth < 0 ? flags.prompt_len : flags.context_depth;
+}
 
 struct Summary {
   double median, min, max;
@@ -66,37 +73,45 @@ CommunicationStats combine(const CommunicationStats& a, const CommunicationStats
           a.broadcast_seconds + sign * b.broadcast_seconds};
 }
 
+// Every sequence of the batch given `length` random tokens from position 0, in one step.
+ForwardBatch random_prompts(int64_t batch, int64_t length, int64_t vocab,
+                            const std::vector<std::vector<int32_t>>& slots, std::mt19937& random) {
+  ForwardBatch prefill;
+  for (int64_t b = 0; b < batch; ++b) {
+    prefill.sequences.push_back({b * length, length, 0, slots[b].data()});
+    for (int64_t i = 0; i < length; ++i) prefill.token_ids.push_back(static_cast<int32_t>(random() % vocab));
+    prefill.logit_rows.push_back((b + 1) * length - 1);
+  }
+  return prefill;
+}
+
 // One repeat: prefill every sequence of the batch in one step, then decode gen_len steps of one
-// token per sequence.
+// token per sequence. A decode depth other than the prompt's is filled again, untimed, first.
 RepeatResult run_once(MiniCPM3& model, Communicator& group, const BenchFlags& flags, DType kv_dtype,
                       uint32_t seed) {
   const int64_t batch = flags.batch_size, vocab = model.config().vocab_size;
-  const int64_t prompt = std::max(flags.prompt_len, flags.context_depth);
-  const int64_t per_sequence = prompt + flags.gen_len;
+  const int64_t prompt = flags.prompt_len, depth = decode_depth(flags);
+  const int64_t per_sequence = std::max(prompt, depth + flags.gen_len);
   auto cache = model.make_cache(batch * per_sequence, kv_dtype);
   std::vector<std::vector<int32_t>> slots(batch, std::vector<int32_t>(per_sequence));
   for (int64_t b = 0; b < batch; ++b)
     std::iota(slots[b].begin(), slots[b].end(), static_cast<int32_t>(b * per_sequence));
   std::mt19937 random(seed);
-  ForwardBatch prefill;
-  for (int64_t b = 0; b < batch; ++b) {
-    prefill.sequences.push_back({b * prompt, prompt, 0, slots[b].data()});
-    for (int64_t i = 0; i < prompt; ++i) prefill.token_ids.push_back(static_cast<int32_t>(random() % vocab));
-    prefill.logit_rows.push_back((b + 1) * prompt - 1);
-  }
   std::vector<float> logits;
   RepeatResult result;
   CommunicationStats before = group.stats();
   auto start = std::chrono::steady_clock::now();
-  model.forward(prefill, *cache, &logits);
+  model.forward(random_prompts(batch, prompt, vocab, slots, random), *cache, &logits);
   const double prefill_seconds = seconds_since(start);
   result.prefill_communication = combine(group.stats(), before, -1);
+  if (depth != prompt && depth > 0)
+    model.forward(random_prompts(batch, depth, vocab, slots, random), *cache, &logits);
   before = group.stats();
   start = std::chrono::steady_clock::now();
   for (int64_t step = 0; step < flags.gen_len; ++step) {
     ForwardBatch decode;
     for (int64_t b = 0; b < batch; ++b) {
-      decode.sequences.push_back({b, 1, prompt + step, slots[b].data()});
+      decode.sequences.push_back({b, 1, depth + step, slots[b].data()});
       decode.token_ids.push_back(static_cast<int32_t>(random() % vocab));
       decode.logit_rows.push_back(b);
     }
@@ -216,7 +231,7 @@ void print_bench(const nlohmann::ordered_json& r) {
 // The warm-up, then the measured repeats (the leader's part under tensor parallelism).
 std::vector<RepeatResult> time_repeats(const BenchFlags& flags, LoadedModel& loaded, Communicator& group) {
   MiniCPM3& model = *loaded.model;
-  run_once(model, group, BenchFlags{flags.model, std::min<int64_t>(flags.prompt_len, 16), 2, 1, 0, 1, false},
+  run_once(model, group, BenchFlags{flags.model, std::min<int64_t>(flags.prompt_len, 16), 2, 1, -1, 1, false},
            loaded.kv_cache_dtype, 0);  // warm-up: page in the weights
   std::vector<RepeatResult> repeats;
   for (int repeat = 0; repeat < flags.repeats; ++repeat)
@@ -241,7 +256,7 @@ nlohmann::ordered_json bench_report(const BenchFlags& flags, const LoadedModel& 
   // At depth, attention adds compute: each decoded token scores every cached token in every layer
   // (on average the depth plus half the decoded tokens). The step's limit is the weight streaming
   // plus that work at the machine's FMA peak.
-  const double depth = static_cast<double>(std::max(flags.prompt_len, flags.context_depth));
+  const double depth = static_cast<double>(decode_depth(flags));
   const double attention_flops = static_cast<double>(model.attention().flops_per_cached_token()) *
                                  static_cast<double>(model.config().num_hidden_layers) *
                                  (depth + static_cast<double>(flags.gen_len + 1) / 2);
@@ -259,7 +274,7 @@ nlohmann::ordered_json bench_report(const BenchFlags& flags, const LoadedModel& 
                                    {"batch_size", flags.batch_size},
                                    {"prompt_len", flags.prompt_len},
                                    {"gen_len", flags.gen_len},
-                                   {"context_depth", std::max(flags.prompt_len, flags.context_depth)},
+                                   {"context_depth", decode_depth(flags)},
                                    {"repeats", flags.repeats},
                                    {"prefill_tokens_per_s", p.median},
                                    {"prefill_tokens_per_s_min", p.min},
@@ -290,8 +305,11 @@ int run_bench(const BenchFlags& flags) {
   std::unique_ptr<Communicator> group = join_tensor_parallel_group(flags.model.tp_size);
   LoadedModel loaded = load_model(flags.model, group.get());
   MiniCPM3& model = *loaded.model;
-  if (std::max(flags.prompt_len, flags.context_depth) + flags.gen_len > model.context_length()) {
-    fail("--prompt-len plus --gen-len exceeds the context length ", model.context_length());
+  if (flags.prompt_len > model.context_length())
+    fail("--prompt-len ", flags.prompt_len, " exceeds the context length ", model.context_length());
+  if (decode_depth(flags) + flags.gen_len > model.context_length()) {
+    fail(flags.context_depth < 0 ? "--prompt-len" : "--context-depth",
+         " plus --gen-len exceeds the context length ", model.context_length());
   }
   MachineFigures machine = measure_machine(loaded, *group);
   std::vector<RepeatResult> repeats;
@@ -326,15 +344,21 @@ CommandRunner add_bench_command(CLI::App& app) {
   add_model_flags(command, &flags->model);
   add_tensor_parallel_flag(command, &flags->model);
   command->add_option("--prompt-len", flags->prompt_len, "prompt tokens per sequence (pp)")
+      ->check(kPositive)
       ->capture_default_str();
-  command->add_option("--gen-len", flags->gen_len, "decoded tokens per sequence (tg)")->capture_default_str();
+  command->add_option("--gen-len", flags->gen_len, "decoded tokens per sequence (tg)")
+      ->check(kPositive)
+      ->capture_default_str();
   command->add_option("--batch-size", flags->batch_size, "sequences decoded together")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
-  command->add_option("--context-depth", flags->context_depth,
-                      "cache depth before decoding (default: prompt-len)");
+  command
+      ->add_option("--context-depth", flags->context_depth,
+                   "cached tokens before the measured decode (default: the prompt; 0: an empty cache, like "
+                   "llama-bench's tg; N: like its -d N)")
+      ->check(kNonNegative);
   command->add_option("--repeats", flags->repeats, "measured repeats (median reported)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   command->add_flag("--json", flags->json, "print one JSON object");
   CommandRunner serving = add_bench_serving_command(*command);

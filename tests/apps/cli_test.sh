@@ -86,6 +86,24 @@ check "bench figures are measured and consistent" node -e '
   if (Math.abs(r.decode_roofline_fraction - r.decode_tokens_per_s / limit) > 1e-9) throw new Error("fraction not against the mean");
 ' "$work/bench.json" "$work/tiny/config.json"
 check_error "bench longer than the context" "exceeds the context length" "$bin" bench --model-path "$work/tiny" --prompt-len 8 --gen-len 4 --context-length 10
+# Decode from another depth than the prompt's, as llama-bench's tg (an empty cache) and -d N do.
+for depth in 0 20; do
+  check "bench --context-depth $depth" "$bin" bench --model-path "$work/tiny" --prompt-len 8 --gen-len 4 --repeats 1 --threads 2 --context-depth $depth --json
+  cp "$work/out" "$work/depth.json"
+  check "bench decodes at depth $depth" node -e '
+    const fs = require("fs");
+    const r = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+    const c = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+    const depth = Number(process.argv[3]);
+    if (r.prompt_len !== 8 || r.context_depth !== depth) throw new Error("prompt " + r.prompt_len + ", depth " + r.context_depth);
+    if (!(r.prefill_tokens_per_s > 0 && r.decode_tokens_per_s > 0)) throw new Error("no figures");
+    const perToken = 2 * c.num_attention_heads * (2 * c.kv_lora_rank + c.qk_rope_head_dim);
+    const want = perToken * c.num_hidden_layers * (depth + 5 / 2);
+    if (Math.abs(r.attention_flops_per_token - want) > 1e-6 * want) throw new Error("attention flops " + r.attention_flops_per_token + " != " + want);
+  ' "$work/depth.json" "$work/tiny/config.json" $depth
+done
+check_error "bench decode deeper than the context" "--context-depth plus --gen-len exceeds the context length 32" "$bin" bench --model-path "$work/tiny" --prompt-len 8 --gen-len 4 --context-depth 30 --context-length 32
+check_error "bench without a prompt" "--prompt-len: must be greater than 0 (got 0)" "$bin" bench --model-path "$work/tiny" --prompt-len 0
 
 # Bad input: one clear message, non-zero exit, never a crash.
 mkdir -p "$work/broken"
