@@ -73,20 +73,22 @@ CommunicationStats combine(const CommunicationStats& a, const CommunicationStats
           a.broadcast_seconds + sign * b.broadcast_seconds};
 }
 
-// Every sequence of the batch given `length` random tokens from position 0, in one step.
-ForwardBatch random_prompts(int64_t batch, int64_t length, int64_t vocab,
-                            const std::vector<std::vector<int32_t>>& slots, std::mt19937& random) {
-  ForwardBatch prefill;
+// Every sequence of the batch given random tokens at positions [from, to), in one step.
+ForwardBatch random_tokens(int64_t batch, int64_t from, int64_t to, int64_t vocab,
+                           const std::vector<std::vector<int32_t>>& slots, std::mt19937& random) {
+  const int64_t length = to - from;
+  ForwardBatch step;
   for (int64_t b = 0; b < batch; ++b) {
-    prefill.sequences.push_back({b * length, length, 0, slots[b].data()});
-    for (int64_t i = 0; i < length; ++i) prefill.token_ids.push_back(static_cast<int32_t>(random() % vocab));
-    prefill.logit_rows.push_back((b + 1) * length - 1);
+    step.sequences.push_back({b * length, length, from, slots[b].data()});
+    for (int64_t i = 0; i < length; ++i) step.token_ids.push_back(static_cast<int32_t>(random() % vocab));
+    step.logit_rows.push_back((b + 1) * length - 1);
   }
-  return prefill;
+  return step;
 }
 
 // One repeat: prefill every sequence of the batch in one step, then decode gen_len steps of one
-// token per sequence. A decode depth other than the prompt's is filled again, untimed, first.
+// token per sequence. A cached row depends only on the tokens up to it, so a shallower decode depth
+// decodes over the prompt's first rows; a deeper one is prefilled on from the prompt, untimed.
 RepeatResult run_once(MiniCPM3& model, Communicator& group, const BenchFlags& flags, DType kv_dtype,
                       uint32_t seed) {
   const int64_t batch = flags.batch_size, vocab = model.config().vocab_size;
@@ -101,11 +103,11 @@ RepeatResult run_once(MiniCPM3& model, Communicator& group, const BenchFlags& fl
   RepeatResult result;
   CommunicationStats before = group.stats();
   auto start = std::chrono::steady_clock::now();
-  model.forward(random_prompts(batch, prompt, vocab, slots, random), *cache, &logits);
+  model.forward(random_tokens(batch, 0, prompt, vocab, slots, random), *cache, &logits);
   const double prefill_seconds = seconds_since(start);
   result.prefill_communication = combine(group.stats(), before, -1);
-  if (depth != prompt && depth > 0)
-    model.forward(random_prompts(batch, depth, vocab, slots, random), *cache, &logits);
+  if (depth > prompt)
+    model.forward(random_tokens(batch, prompt, depth, vocab, slots, random), *cache, &logits);
   before = group.stats();
   start = std::chrono::steady_clock::now();
   for (int64_t step = 0; step < flags.gen_len; ++step) {
