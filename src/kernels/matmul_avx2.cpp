@@ -36,6 +36,23 @@ inline float lane_sum(__m256 v) {
   return _mm_cvtss_f32(sum);
 }
 
+// lane_sum of eight vectors at once, with the same additions in the same pairs, so the same bits:
+// lanes i and i + 4, then those sums' lanes 0 and 2 and lanes 1 and 3, then the two results.
+inline __m256 lane_sums8(const __m256* v) {
+  __m256 halves[4];  // halves[i]: lane sums i + 4 of v[i] (low 128 bits) and of v[i + 4] (high)
+  for (int i = 0; i < 4; ++i) {
+    halves[i] = _mm256_add_ps(_mm256_permute2f128_ps(v[i], v[i + 4], 0x20),
+                              _mm256_permute2f128_ps(v[i], v[i + 4], 0x31));
+  }
+  __m256 pairs[2];  // pairs[j]: (0 + 2, 1 + 3) of halves[2j] then of halves[2j + 1], per 128 bits
+  for (int j = 0; j < 2; ++j) {
+    const __m256 a = halves[2 * j], b = halves[2 * j + 1];
+    pairs[j] = _mm256_add_ps(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  return _mm256_hadd_ps(pairs[0], pairs[1]);  // v[0..3] in the low 128 bits, v[4..7] in the high
+}
+
 template <DType kType>
 inline __m256 load_weights(const uint8_t* row, int64_t i) {
   if constexpr (kType == DType::kF32) {
@@ -196,8 +213,13 @@ void panel_block(const float* x, int64_t x_stride, const MatrixView& w, int64_t 
                     parked + (r - r0) * kFloatPanelOutputs);
   }
   for (int64_t r = r0; r < r1; ++r) {
-    for (int64_t c = 0; c < outputs; ++c) {
-      float sum = lane_sum(parked[(r - r0) * kFloatPanelOutputs + c]);
+    const __m256* row_parked = parked + (r - r0) * kFloatPanelOutputs;
+    int64_t c = 0;
+    if (full == n) {  // no scalar tail: eight outputs' lane sums at a time
+      for (; c + 8 <= outputs; c += 8) _mm256_storeu_ps(y + r * y_stride + o + c, lane_sums8(row_parked + c));
+    }
+    for (; c < outputs; ++c) {
+      float sum = lane_sum(row_parked[c]);
       for (int64_t i = full; i < n; ++i) sum += weight_scalar<kType>(w.row(o + c), i) * x[r * x_stride + i];
       y[r * y_stride + o + c] = sum;
     }

@@ -83,19 +83,22 @@ TEST_P(MatmulTest, RowResultsDoNotDependOnBatchOrThreads) {
 }
 
 // Prefill over float weights runs in panels of the reduced dimension (512 wide) and row blocks of
-// 128: widths and row counts across those edges, with a tail past the last multiple of 8, still give
-// each row bit for bit what it gets alone.
+// 128: widths and row counts across those edges, with and without a tail past the last multiple of 8
+// (without one, eight outputs' lane sums are taken at once), still give each row bit for bit what it
+// gets alone.
 TEST_P(MatmulTest, PrefillPanelsEqualSingleRows) {
   ThreadPool two(2), one(1);
-  const int64_t rows = 134, out = 29, in = 2 * 1024 + 13;
-  const TestMatrix w = make_matrix(GetParam(), out, in, 7);
-  const std::vector<float> x = random_floats(rows * in, 8);
-  std::vector<float> batched(rows * out), single(out);
-  matmul(two, x.data(), rows, w.view, batched.data());
-  for (int64_t r = 0; r < rows; ++r) {
-    matmul(one, x.data() + r * in, 1, w.view, single.data());
-    for (int64_t o = 0; o < out; ++o)
-      ASSERT_EQ(single[o], batched[r * out + o]) << "row " << r << " output " << o;
+  const int64_t rows = 134, out = 29;
+  for (int64_t in : {2 * 1024 + 13, 1024 + 8}) {
+    const TestMatrix w = make_matrix(GetParam(), out, in, 7);
+    const std::vector<float> x = random_floats(rows * in, 8);
+    std::vector<float> batched(rows * out), single(out);
+    matmul(two, x.data(), rows, w.view, batched.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      matmul(one, x.data() + r * in, 1, w.view, single.data());
+      for (int64_t o = 0; o < out; ++o)
+        ASSERT_EQ(single[o], batched[r * out + o]) << "in " << in << " row " << r << " output " << o;
+    }
   }
 }
 
