@@ -15,7 +15,7 @@ std::unique_ptr<AttentionBackend> make_attention_backend(const std::string& name
 
 void ThreadScratch::reserve(int num_threads, int64_t floats_per_thread) {
   if (static_cast<int>(buffers_.size()) < num_threads) buffers_.resize(num_threads);
-  for (std::vector<float>& buffer : buffers_) {
+  for (AlignedVector<float>& buffer : buffers_) {
     if (static_cast<int64_t>(buffer.size()) < floats_per_thread) buffer.resize(floats_per_thread);
   }
 }

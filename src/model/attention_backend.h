@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/aligned_vector.h"
 #include "core/thread_pool.h"
 #include "model/config.h"
 #include "model/forward_batch.h"
@@ -49,7 +50,7 @@ class ThreadScratch {
   float* get(int thread_index) { return buffers_[thread_index].data(); }
 
  private:
-  std::vector<std::vector<float>> buffers_;
+  std::vector<AlignedVector<float>> buffers_;
 };
 
 // Visits every (row, head group) pair of a batch in parallel, with the row's sequence and position.

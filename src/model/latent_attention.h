@@ -75,14 +75,14 @@ class LatentAttention : public AttentionBackend {
   const bool materialized_prefill_;
   const int64_t expansion_budget_bytes_;
   ThreadScratch scratch_;
-  std::vector<float> latents_;   // [context, rank + rope]: the cached rows as f32
-  std::vector<float> expanded_;  // [context, group * (nope + v)]: kv_b_proj of the latents, a head group
-  std::vector<float> keys_;      // [group, nope + rope, context]: the group's keys, transposed per head
-  std::vector<float> values_;    // [group, context, v]: the group's values, each head contiguous
+  AlignedVector<float> latents_;   // [context, rank + rope]: the cached rows as f32
+  AlignedVector<float> expanded_;  // [context, group * (nope + v)]: kv_b_proj of the latents, a head group
+  AlignedVector<float> keys_;      // [group, nope + rope, context]: the group's keys, transposed per head
+  AlignedVector<float> values_;    // [group, context, v]: the group's values, each head contiguous
   // attend_few's buffers, shared by the threads, per task: cached row pointers [context], scores
   // [heads, context], absorbed queries [heads, rank + rope] and attention-weighted latents [heads, rank].
   std::vector<const uint8_t*> few_rows_;
-  std::vector<float> few_scores_, few_absorbed_, few_latent_out_;
+  AlignedVector<float> few_scores_, few_absorbed_, few_latent_out_;
 };
 
 }  // namespace cpm

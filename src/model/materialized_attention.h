@@ -25,7 +25,7 @@ class MaterializedAttention : public AttentionBackend {
 
   const ModelConfig& config_;
   ThreadPool& pool_;
-  std::vector<float> expanded_;  // [rows, heads * (nope + v)]
+  AlignedVector<float> expanded_;  // [rows, heads * (nope + v)]
   ThreadScratch scratch_;
 };
 

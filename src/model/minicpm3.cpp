@@ -107,7 +107,7 @@ void MiniCPM3::embed(const std::vector<int32_t>& token_ids) {
   sum_over_group(hidden_, rows * d);
 }
 
-void MiniCPM3::sum_over_group(std::vector<float>& values, int64_t count) {
+void MiniCPM3::sum_over_group(AlignedVector<float>& values, int64_t count) {
   // Every rank has the same count (the same batches), so with none they all skip the call.
   if (group_ != nullptr && count > 0) group_->all_reduce_sum(values.data(), count);
 }

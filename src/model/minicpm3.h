@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "core/aligned_vector.h"
 #include "core/communicator.h"
 #include "core/thread_pool.h"
 #include "model/attention_backend.h"
@@ -106,7 +107,7 @@ class MiniCPM3 {
   template <typename Work>
   void run_step(const Work& work);
   // Sums partial results over the tensor-parallel group (nothing to do for the whole model).
-  void sum_over_group(std::vector<float>& values, int64_t count);
+  void sum_over_group(AlignedVector<float>& values, int64_t count);
 
   std::shared_ptr<const ModelWeights> weights_;
   // config() with this rank's number of heads and intermediate channels: the shapes of its slices.
@@ -118,10 +119,10 @@ class MiniCPM3 {
   RotaryEmbedding rotary_;
   std::unique_ptr<AttentionBackend> attention_;
   // Activations of the current step, reused across steps.
-  std::vector<float> hidden_, normed_, q_low_rank_, queries_, compressed_, attention_out_, projected_;
-  std::vector<float> gate_, up_;
-  std::vector<float> local_logits_, gathered_logits_;  // tensor parallelism only
-  std::vector<float> local_rows_, gathered_rows_;      // data-parallel attention only
+  AlignedVector<float> hidden_, normed_, q_low_rank_, queries_, compressed_, attention_out_, projected_;
+  AlignedVector<float> gate_, up_;
+  AlignedVector<float> local_logits_, gathered_logits_;  // tensor parallelism only
+  AlignedVector<float> local_rows_, gathered_rows_;      // data-parallel attention only
   bool dp_attention_ = false;
   bool deterministic_inference_ = false;
 };
