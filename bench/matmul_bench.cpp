@@ -1,7 +1,9 @@
 // Matrix-vector (decode) and matrix-matrix (prefill) products on MiniCPM3-4B's MLP shapes (gate/up
-// 6400 x 2560, down 2560 x 6400), for every weight format. Arguments: rows, threads, shape (0 = gate,
-// 1 = down). Reports weight bytes streamed per second, FLOP/s of wall time, and FLOP per second of
-// process CPU time times the thread count (what wall time would give on an unshared machine).
+// 6400 x 2560, down 2560 x 6400), for every weight format, and for float weights in the fastest
+// summation order (the packed GEMM, prefill without --enable-deterministic-inference). Arguments:
+// rows, threads, shape (0 = gate, 1 = down). Reports weight bytes streamed per second, FLOP/s of wall time,
+// and FLOP per second of process CPU time times the thread count (what wall time would give on an unshared
+// machine).
 //
 //   build/bench/matmul_bench --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
@@ -41,7 +43,7 @@ double process_cpu_seconds() {
   return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
 }
 
-void run(benchmark::State& state, DType dtype) {
+void run(benchmark::State& state, DType dtype, SummationOrder order = SummationOrder::kBatchInvariant) {
   const int64_t tokens = state.range(0);
   const int threads = static_cast<int>(state.range(1));
   ThreadPool pool(threads);
@@ -58,7 +60,7 @@ void run(benchmark::State& state, DType dtype) {
   for (float& v : x) v = normal(random);
   const double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
-    matmul(pool, x.data(), tokens, f.matrix, y.data());
+    matmul(pool, x.data(), tokens, f.matrix, y.data(), order);
     benchmark::DoNotOptimize(y.data());
   }
   const double cpu_seconds = process_cpu_seconds() - cpu_start;
@@ -77,6 +79,12 @@ void f32(benchmark::State& s) {
 void bf16(benchmark::State& s) {
   run(s, DType::kBF16);
 }
+void f32_fastest(benchmark::State& s) {
+  run(s, DType::kF32, SummationOrder::kFastest);
+}
+void bf16_fastest(benchmark::State& s) {
+  run(s, DType::kBF16, SummationOrder::kFastest);
+}
 void q8_0(benchmark::State& s) {
   run(s, DType::kQ8_0);
 }
@@ -87,6 +95,10 @@ void q4_0(benchmark::State& s) {
 #define SHAPES ->ArgsProduct({{1, 64, 512}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()
 BENCHMARK(f32) SHAPES;
 BENCHMARK(bf16) SHAPES;
+#define PREFILL_SHAPES \
+  ->ArgsProduct({{64, 512}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()
+BENCHMARK(f32_fastest) PREFILL_SHAPES;
+BENCHMARK(bf16_fastest) PREFILL_SHAPES;
 BENCHMARK(q8_0) SHAPES;
 BENCHMARK(q4_0) SHAPES;
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/aligned_vector.h"
 #include "core/error.h"
 #include "kernels/cpu_features.h"
 #include "kernels/dot_kernels.h"
@@ -123,31 +124,12 @@ const kernels::ActivationBlock* quantize_rows(ThreadPool& pool, const float* x, 
   });
   return out;
 }
-}  // namespace
 
-void matmul(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride, const MatrixView& w, float* y,
-            int64_t y_stride) {
-  if (w.rows <= 0) return;
-  matmul_same_input(pool, x, rows, x_stride, {{&w, y, y_stride}});
-}
-
-void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride,
-                       std::initializer_list<MatmulOutput> outputs) {
-  if (rows <= 0 || outputs.size() == 0) return;
-  const MatrixView& first = *outputs.begin()->w;
-  const bool quantized = dtype_info(first.dtype).block_size > 1;
-  bool alike = true;  // one quantization of x serves all only when they agree on it
-  for (const MatmulOutput& out : outputs)
-    alike = alike && out.w->cols == first.cols && (dtype_info(out.w->dtype).block_size > 1) == quantized;
-  if (!alike) {
-    for (const MatmulOutput& out : outputs) matmul(pool, x, rows, x_stride, *out.w, out.y, out.y_stride);
-    return;
-  }
-  const kernels::ActivationBlock* xq =
-      quantized ? quantize_rows(pool, x, rows, x_stride, first.cols) : nullptr;
-  const auto body = cpu_has_avx2() ? kernels::matmul_range_avx2 : kernels::matmul_range_portable;
-  const int64_t grain = quantized ? kQuantizedOutputGrain : kOutputGrain;
-  // Work units of `grain` output rows, numbered across the matrices in order.
+// Work units of `grain` output rows, numbered across the matrices in order, balanced over the threads:
+// fn(w, y, y_stride, o_begin, o_end) per piece.
+template <typename Fn>
+void for_output_ranges(ThreadPool& pool, std::initializer_list<MatmulOutput> outputs, int64_t grain,
+                       const Fn& fn) {
   int64_t units = 0;
   for (const MatmulOutput& out : outputs) units += (out.w->rows + grain - 1) / grain;
   // Balanced: two threads streaming weights from memory rarely get equal shares of its bandwidth.
@@ -156,13 +138,73 @@ void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x
     for (const MatmulOutput& out : outputs) {
       const int64_t count = (out.w->rows + grain - 1) / grain;
       const int64_t from = std::max(begin, first_unit), to = std::min(end, first_unit + count);
-      if (from < to) {
-        body(x, xq, rows, x_stride, *out.w, (from - first_unit) * grain,
-             std::min(out.w->rows, (to - first_unit) * grain), out.y, out.y_stride);
-      }
+      if (from < to)
+        fn(*out.w, out.y, out.y_stride, (from - first_unit) * grain,
+           std::min(out.w->rows, (to - first_unit) * grain));
       first_unit += count;
     }
   });
+}
+
+// SummationOrder::kFastest over float weights: x packed once for all outputs, at most
+// kPackedPassRows rows at a time (the packed copy of 512 rows of down_proj's input is 13 MB).
+constexpr int64_t kPackedPassRows = 516;  // a multiple of the 6-row tiles
+// Outputs per task: 96 weight rows packed over one depth block are 96 KB, in L2.
+constexpr int64_t kPackedOutputGrain = 96;
+
+void packed_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride, int64_t cols,
+                       std::initializer_list<MatmulOutput> outputs) {
+  thread_local AlignedVector<float> packed_rows;  // the caller's: workers see only the pointer
+
+  const int64_t passes = (rows + kPackedPassRows - 1) / kPackedPassRows;
+  const int64_t pass_rows = (rows + passes - 1) / passes;
+  for (int64_t r0 = 0; r0 < rows; r0 += pass_rows) {
+    const int64_t count = std::min(pass_rows, rows - r0);
+    const float* pass_x = x + r0 * x_stride;
+    packed_rows.resize(kernels::packed_rows_floats(count, cols));
+    float* packed = packed_rows.data();
+    pool.parallel_for(kernels::pack_rows_tasks(count, cols), 1, [&](int, int64_t begin, int64_t end) {
+      kernels::pack_rows_avx2(pass_x, count, x_stride, cols, begin, end, packed);
+    });
+    for_output_ranges(pool, outputs, kPackedOutputGrain,
+                      [&](const MatrixView& w, float* y, int64_t y_stride, int64_t o_begin, int64_t o_end) {
+                        kernels::packed_range_avx2(packed, pass_x, count, x_stride, w, o_begin, o_end,
+                                                   y + r0 * y_stride, y_stride);
+                      });
+  }
+}
+
+}  // namespace
+
+void matmul(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride, const MatrixView& w, float* y,
+            int64_t y_stride, SummationOrder order) {
+  if (w.rows <= 0) return;
+  matmul_same_input(pool, x, rows, x_stride, {{&w, y, y_stride}}, order);
+}
+
+void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride,
+                       std::initializer_list<MatmulOutput> outputs, SummationOrder order) {
+  if (rows <= 0 || outputs.size() == 0) return;
+  const MatrixView& first = *outputs.begin()->w;
+  const bool quantized = dtype_info(first.dtype).block_size > 1;
+  bool alike = true;  // one quantization of x serves all only when they agree on it
+  for (const MatmulOutput& out : outputs)
+    alike = alike && out.w->cols == first.cols && (dtype_info(out.w->dtype).block_size > 1) == quantized;
+  if (!alike) {
+    for (const MatmulOutput& out : outputs)
+      matmul(pool, x, rows, x_stride, *out.w, out.y, out.y_stride, order);
+    return;
+  }
+  if (order == SummationOrder::kFastest && !quantized && rows >= kFastestMinRows && cpu_has_avx2())
+    return packed_same_input(pool, x, rows, x_stride, first.cols, outputs);
+  const kernels::ActivationBlock* xq =
+      quantized ? quantize_rows(pool, x, rows, x_stride, first.cols) : nullptr;
+  const auto body = cpu_has_avx2() ? kernels::matmul_range_avx2 : kernels::matmul_range_portable;
+  const int64_t grain = quantized ? kQuantizedOutputGrain : kOutputGrain;
+  for_output_ranges(pool, outputs, grain,
+                    [&](const MatrixView& w, float* y, int64_t y_stride, int64_t o_begin, int64_t o_end) {
+                      body(x, xq, rows, x_stride, w, o_begin, o_end, y, y_stride);
+                    });
 }
 
 namespace {

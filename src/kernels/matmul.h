@@ -1,8 +1,9 @@
 // Matrix products of f32 activations with weight matrices of any supported type.
 //
-// Determinism: every output element is one dot product whose summation order depends only on the
-// length of the reduced dimension, never on how many rows share the call or how threads split the
-// work. So a token's results are bitwise the same alone or in any batch.
+// Determinism: in the batch-invariant order (the default), every output element is one dot product
+// whose summation order depends only on the length of the reduced dimension, never on how many rows
+// share the call or how threads split the work. So a token's results are bitwise the same alone or in
+// any batch. The fastest order gives up only the first part: results still never depend on threads.
 #pragma once
 
 #include <cstdint>
@@ -13,12 +14,22 @@
 
 namespace cpm {
 
+enum class SummationOrder {
+  kBatchInvariant,  // each row's results the same bits whatever other rows share the call
+  // Float weights (f32, f16, bf16) over kFastestMinRows rows or more, with AVX2: a packed GEMM, faster in
+  // prefill (docs/PERFORMANCE.md), whose rows differ in the last bits from the same rows in fewer. Otherwise
+  // the same as kBatchInvariant.
+  kFastest,
+};
+constexpr int64_t kFastestMinRows = 16;
+
 // y[r, o] = sum_k x[r, k] * w[o, k] for r < rows, o < w.rows. x is [rows, w.cols] with row stride
 // x_stride; y is [rows, w.rows] with row stride y_stride. rows may be 0.
 void matmul(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride, const MatrixView& w, float* y,
-            int64_t y_stride);
-inline void matmul(ThreadPool& pool, const float* x, int64_t rows, const MatrixView& w, float* y) {
-  matmul(pool, x, rows, w.cols, w, y, w.rows);
+            int64_t y_stride, SummationOrder order = SummationOrder::kBatchInvariant);
+inline void matmul(ThreadPool& pool, const float* x, int64_t rows, const MatrixView& w, float* y,
+                   SummationOrder order = SummationOrder::kBatchInvariant) {
+  matmul(pool, x, rows, w.cols, w, y, w.rows, order);
 }
 
 // Several products of the same x, such as gate_proj and up_proj: x is quantized once and all outputs
@@ -30,9 +41,10 @@ struct MatmulOutput {
   int64_t y_stride;
 };
 void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride,
-                       std::initializer_list<MatmulOutput> outputs);
+                       std::initializer_list<MatmulOutput> outputs,
+                       SummationOrder order = SummationOrder::kBatchInvariant);
 
-// Single-threaded building blocks with the same summation order as matmul.
+// Single-threaded building blocks with the same summation order as matmul (batch-invariant).
 float dot_row(const MatrixView& w, int64_t row, const float* x);
 // y[0..w.cols) += scale * w[row, :]
 void axpy_row(const MatrixView& w, int64_t row, float scale, float* y);

@@ -11,6 +11,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/matmul_tiles.h"
 #include "kernels/quant_blocks.h"
+#include "kernels/weight_loads_avx2.h"
 
 namespace cpm::kernels {
 constexpr bool kUseAvxVnni = false;
@@ -51,27 +52,6 @@ inline __m256 lane_sums8(const __m256* v) {
                              _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
   }
   return _mm256_hadd_ps(pairs[0], pairs[1]);  // v[0..3] in the low 128 bits, v[4..7] in the high
-}
-
-template <DType kType>
-inline __m256 load_weights(const uint8_t* row, int64_t i) {
-  if constexpr (kType == DType::kF32) {
-    return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i);
-  } else if constexpr (kType == DType::kF16) {
-    return _mm256_cvtph_ps(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const uint16_t*>(row) + i)));
-  } else {
-    const __m128i half =
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const uint16_t*>(row) + i));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 16));
-  }
-}
-
-template <DType kType>
-inline float weight_scalar(const uint8_t* row, int64_t i) {
-  if constexpr (kType == DType::kF32) return reinterpret_cast<const float*>(row)[i];
-  if constexpr (kType == DType::kF16) return f16_to_f32(reinterpret_cast<const uint16_t*>(row)[i]);
-  return bf16_to_f32(reinterpret_cast<const uint16_t*>(row)[i]);
 }
 
 // Decode: one activation row against O weight rows streamed at once. Each stream asks for the line

@@ -39,6 +39,26 @@ void quant_panels_avxvnni(const ActivationBlock* xq, int64_t rows, const MatrixV
                           int64_t o_end, float* y, int64_t y_stride);
 void quant_range_avxvnni(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin,
                          int64_t o_end, float* y, int64_t y_stride);
+// The packed GEMM for float weights (matmul_packed_avx2.cpp), SummationOrder::kFastest. x is packed
+// once per product: per depth block of kPackedDepth columns (the last may be shorter), per tile of
+// kPackedTileRows rows (the last padded with zeros), each column's 6 values in turn.
+constexpr int64_t kPackedTileRows = 6, kPackedTileOutputs = 16, kPackedDepth = 256;
+inline int64_t packed_row_tiles(int64_t rows) {
+  return (rows + kPackedTileRows - 1) / kPackedTileRows;
+}
+inline int64_t packed_rows_floats(int64_t rows, int64_t cols) {
+  return packed_row_tiles(rows) * kPackedTileRows * cols;
+}
+// Packing splits into (depth block, row tile) tasks; pack_rows_avx2 does tasks [task_begin, task_end).
+inline int64_t pack_rows_tasks(int64_t rows, int64_t cols) {
+  return (cols + kPackedDepth - 1) / kPackedDepth * packed_row_tiles(rows);
+}
+void pack_rows_avx2(const float* x, int64_t rows, int64_t x_stride, int64_t cols, int64_t task_begin,
+                    int64_t task_end, float* packed);
+// y[r, o] for r < rows, o_begin <= o < o_end from the packed x; x itself for the last outputs when
+// fewer than kPackedTileOutputs are left (the batch-invariant tiles).
+void packed_range_avx2(const float* packed_x, const float* x, int64_t rows, int64_t x_stride,
+                       const MatrixView& w, int64_t o_begin, int64_t o_end, float* y, int64_t y_stride);
 void matmul_range_portable(const float* x, const ActivationBlock* xq, int64_t rows, int64_t x_stride,
                            const MatrixView& w, int64_t o_begin, int64_t o_end, float* y, int64_t y_stride);
 

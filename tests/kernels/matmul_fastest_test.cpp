@@ -1,0 +1,156 @@
+// matmul in SummationOrder::kFastest: float weights over 16 rows or more take the packed GEMM, whose
+// outputs are each one fused multiply-add chain over the reduced dimension in order. So they must be
+// bitwise that chain in scalar code, for row counts around the 6-row tiles and the 516-row passes,
+// widths around the 8-wide packing and the 256-deep blocks, output counts that leave fewer than 16
+// outputs (those take the batch-invariant tiles), strided inputs and outputs, and any thread count.
+// Everything else (quantized weights, fewer rows) is the batch-invariant order, bit for bit.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "kernels/cpu_features.h"
+#include "kernels/matmul.h"
+#include "kernels/quantize.h"
+
+namespace cpm {
+namespace {
+
+std::vector<float> random_floats(size_t count, uint32_t seed) {
+  std::mt19937 random(seed);
+  std::normal_distribution<float> normal(0, 1);
+  std::vector<float> values(count);
+  for (float& value : values) value = normal(random);
+  return values;
+}
+
+struct Matrix {
+  std::vector<uint8_t> bytes;
+  std::vector<float> widened;  // the stored values as f32
+  MatrixView view;
+};
+
+Matrix make_matrix(DType dtype, int64_t out, int64_t in, uint32_t seed) {
+  Matrix m;
+  const std::vector<float> w = random_floats(out * in, seed);
+  m.bytes.resize(dtype_bytes(dtype, out * in));
+  m.widened.resize(out * in);
+  for (int64_t i = 0; i < out * in; ++i) {
+    if (dtype == DType::kF32) {
+      reinterpret_cast<float*>(m.bytes.data())[i] = w[i];
+      m.widened[i] = w[i];
+    } else if (dtype == DType::kF16) {
+      const uint16_t bits = f32_to_f16(w[i]);
+      reinterpret_cast<uint16_t*>(m.bytes.data())[i] = bits;
+      m.widened[i] = f16_to_f32(bits);
+    } else if (dtype == DType::kBF16) {
+      const uint16_t bits = f32_to_bf16(w[i]);
+      reinterpret_cast<uint16_t*>(m.bytes.data())[i] = bits;
+      m.widened[i] = bf16_to_f32(bits);
+    }
+  }
+  if (dtype == DType::kQ8_0) {
+    for (int64_t o = 0; o < out; ++o)
+      quantize_row_q8_0(w.data() + o * in, in,
+                        reinterpret_cast<BlockQ8_0*>(m.bytes.data() + o * dtype_bytes(dtype, in)));
+  }
+  m.view = make_matrix_view(dtype, out, in, m.bytes.data());
+  return m;
+}
+
+// The documented order: acc = fma(x[k], w[k], acc) for k in order, from 0.
+float fma_chain(const float* x, const float* w, int64_t n) {
+  float acc = 0.0f;
+  for (int64_t k = 0; k < n; ++k) acc = std::fma(x[k], w[k], acc);
+  return acc;
+}
+
+class FastestMatmulTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(FastestMatmulTest, PackedOutputsAreTheFmaChainTheRestBatchInvariant) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2: kFastest is the batch-invariant order";
+  const DType dtype = GetParam();
+  struct Shape {
+    int64_t rows, in, out;
+  };
+  // 16-17 rows: two or three tiles with a partial one; 523: two passes of 262; widths with a tail
+  // under 8, exactly one block, a short last block; 45 outputs: 32 packed and 13 left over.
+  for (const Shape shape : {Shape{16, 64, 32}, Shape{17, 13, 45}, Shape{30, 256, 16}, Shape{47, 263, 112},
+                            Shape{523, 40, 21}, Shape{64, 520, 200}}) {
+    const Matrix w = make_matrix(dtype, shape.out, shape.in, 7);
+    const int64_t x_stride = shape.in + 5, y_stride = shape.out + 3;
+    const std::vector<float> x = random_floats(shape.rows * x_stride, 8);
+    std::vector<float> invariant(shape.rows * y_stride, -1.0f);
+    ThreadPool single(1);
+    matmul(single, x.data(), shape.rows, x_stride, w.view, invariant.data(), y_stride);
+    const int64_t packed_outputs = shape.out / 16 * 16;
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      std::vector<float> y(shape.rows * y_stride, -1.0f);
+      matmul(pool, x.data(), shape.rows, x_stride, w.view, y.data(), y_stride, SummationOrder::kFastest);
+      for (int64_t r = 0; r < shape.rows; ++r) {
+        for (int64_t o = 0; o < shape.out; ++o) {
+          const float expected = o < packed_outputs ? fma_chain(x.data() + r * x_stride,
+                                                                w.widened.data() + o * shape.in, shape.in)
+                                                    : invariant[r * y_stride + o];
+          ASSERT_EQ(y[r * y_stride + o], expected)
+              << shape.rows << " rows, " << shape.in << " wide, " << shape.out << " outputs, " << threads
+              << " threads, row " << r << " output " << o;
+        }
+        for (int64_t o = shape.out; o < y_stride; ++o)
+          ASSERT_EQ(y[r * y_stride + o], -1.0f) << "wrote past the row's outputs";
+      }
+    }
+  }
+}
+
+TEST_P(FastestMatmulTest, FewRowsAreTheBatchInvariantBits) {
+  const DType dtype = GetParam();
+  const Matrix w = make_matrix(dtype, 40, 96, 3);
+  const int64_t rows = kFastestMinRows - 1;
+  const std::vector<float> x = random_floats(rows * 96, 4);
+  ThreadPool pool(2);
+  std::vector<float> invariant(rows * 40), fastest(rows * 40);
+  matmul(pool, x.data(), rows, w.view, invariant.data());
+  matmul(pool, x.data(), rows, w.view, fastest.data(), SummationOrder::kFastest);
+  EXPECT_EQ(fastest, invariant);
+}
+
+TEST_P(FastestMatmulTest, SeveralOutputsOfOneInputMatchSeparateProducts) {
+  const DType dtype = GetParam();
+  const Matrix a = make_matrix(dtype, 50, 72, 5), b = make_matrix(dtype, 33, 72, 6);
+  const int64_t rows = 40;
+  const std::vector<float> x = random_floats(rows * 72, 9);
+  ThreadPool pool(2);
+  std::vector<float> ya(rows * 50), yb(rows * 33), together_a(rows * 50), together_b(rows * 33);
+  matmul(pool, x.data(), rows, a.view, ya.data(), SummationOrder::kFastest);
+  matmul(pool, x.data(), rows, b.view, yb.data(), SummationOrder::kFastest);
+  matmul_same_input(pool, x.data(), rows, 72,
+                    {{&a.view, together_a.data(), 50}, {&b.view, together_b.data(), 33}},
+                    SummationOrder::kFastest);
+  EXPECT_EQ(together_a, ya);
+  EXPECT_EQ(together_b, yb);
+}
+
+// Quantized weights have one order only.
+TEST(FastestMatmul, QuantizedWeightsKeepTheirOrder) {
+  const Matrix w = make_matrix(DType::kQ8_0, 48, 64, 1);
+  const int64_t rows = 40;
+  const std::vector<float> x = random_floats(rows * 64, 2);
+  ThreadPool pool(2);
+  std::vector<float> invariant(rows * 48), fastest(rows * 48);
+  matmul(pool, x.data(), rows, w.view, invariant.data());
+  matmul(pool, x.data(), rows, w.view, fastest.data(), SummationOrder::kFastest);
+  EXPECT_EQ(fastest, invariant);
+}
+
+INSTANTIATE_TEST_SUITE_P(FloatFormats, FastestMatmulTest,
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
+                         [](const ::testing::TestParamInfo<DType>& info) {
+                           return std::string(dtype_name(info.param));
+                         });
+
+}  // namespace
+}  // namespace cpm
