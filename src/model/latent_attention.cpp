@@ -234,8 +234,9 @@ void LatentAttention::attend_materialized(int64_t layer, const LayerWeights& wei
   for (int64_t first = 0; first < heads; first += group) {
     const int64_t count = std::min(group, heads - first);
     expanded_.resize(context * count * kv);
+    // Only without deterministic inference, so the fastest order costs no guarantee.
     matmul(pool_, latents_.data(), context, width, weights.kv_b_proj.row_slice(first * kv, count * kv),
-           expanded_.data(), count * kv);
+           expanded_.data(), count * kv, SummationOrder::kFastest);
     attend_expanded_heads(sequence, first, count, inputs, out);
   }
 }

@@ -52,6 +52,7 @@ MiniCPM3::MiniCPM3(std::shared_ptr<const ModelWeights> weights, const ModelOptio
   if (group_ != nullptr && group_->size() == 1) group_ = nullptr;
   dp_attention_ = options.dp_attention && group_ != nullptr;
   deterministic_inference_ = options.deterministic_inference;
+  matmul_order_ = deterministic_inference_ ? SummationOrder::kBatchInvariant : SummationOrder::kFastest;
   if (dp_attention_ && shard.heads.size() != config().num_attention_heads)
     fail("internal: data-parallel attention needs every attention head on every rank");
 }
@@ -135,15 +136,16 @@ void MiniCPM3::attention_rows(int64_t layer, const ForwardBatch& batch, KvCache&
   rms_norm_rows(input, rows, d, w.input_layernorm, eps, normed_.data(), d);
   matmul_same_input(pool_, normed_.data(), rows, d,
                     {{&w.q_a_proj, q_low_rank_.data(), w.q_a_proj.rows},
-                     {&w.kv_a_proj_with_mqa, compressed_.data(), w.kv_a_proj_with_mqa.rows}});
+                     {&w.kv_a_proj_with_mqa, compressed_.data(), w.kv_a_proj_with_mqa.rows}},
+                    matmul_order_);
   rms_norm_rows(q_low_rank_.data(), rows, c.q_lora_rank, w.q_a_layernorm, kLatentNormEps, q_low_rank_.data(),
                 c.q_lora_rank);
-  matmul(pool_, q_low_rank_.data(), rows, w.q_b_proj, queries_.data());
+  matmul(pool_, q_low_rank_.data(), rows, w.q_b_proj, queries_.data(), matmul_order_);
   rms_norm_rows(compressed_.data(), rows, width, w.kv_a_layernorm, kLatentNormEps, compressed_.data(), width);
   apply_rotary(batch);
   attention_->attend(layer, w, batch, AttentionInputs{queries_.data(), compressed_.data(), width}, cache,
                      attention_out_.data());
-  matmul(pool_, attention_out_.data(), rows, w.o_proj, out);
+  matmul(pool_, attention_out_.data(), rows, w.o_proj, out, matmul_order_);
 }
 
 void MiniCPM3::attention_block(int64_t layer, const ForwardBatch& batch, KvCache& cache) {
@@ -161,9 +163,10 @@ void MiniCPM3::mlp_block(int64_t layer, int64_t rows) {
                 normed_.data(), d);
   matmul_same_input(
       pool_, normed_.data(), rows, d,
-      {{&w.gate_proj, gate_.data(), w.gate_proj.rows}, {&w.up_proj, up_.data(), w.up_proj.rows}});
+      {{&w.gate_proj, gate_.data(), w.gate_proj.rows}, {&w.up_proj, up_.data(), w.up_proj.rows}},
+      matmul_order_);
   silu_mul(gate_.data(), up_.data(), rows * c.intermediate_size);
-  matmul(pool_, gate_.data(), rows, w.down_proj, projected_.data());
+  matmul(pool_, gate_.data(), rows, w.down_proj, projected_.data(), matmul_order_);
   sum_over_group(projected_, rows * d);
   scale_add(projected_.data(), static_cast<float>(c.residual_scale()), hidden_.data(), rows * d);
 }
@@ -180,7 +183,7 @@ void MiniCPM3::compute_logits(const std::vector<int64_t>& logit_rows, std::vecto
   }
   logits->resize(count * c.vocab_size);
   if (group_ == nullptr) {
-    matmul(pool_, normed_.data(), count, weights_->lm_head(), logits->data());
+    matmul(pool_, normed_.data(), count, weights_->lm_head(), logits->data(), matmul_order_);
     return;
   }
   if (count == 0) return;  // every rank sees the same count, so all of them skip the gather
@@ -189,7 +192,7 @@ void MiniCPM3::compute_logits(const std::vector<int64_t>& logit_rows, std::vecto
   const int64_t part = shard().vocab.size(), ranks = shard().size;
   local_logits_.resize(count * part);
   gathered_logits_.resize(ranks * count * part);
-  matmul(pool_, normed_.data(), count, weights_->lm_head(), local_logits_.data());
+  matmul(pool_, normed_.data(), count, weights_->lm_head(), local_logits_.data(), matmul_order_);
   group_->all_gather(local_logits_.data(), count * part * static_cast<int64_t>(sizeof(float)),
                      gathered_logits_.data());
   for (int64_t rank = 0; rank < ranks; ++rank) {

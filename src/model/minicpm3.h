@@ -21,6 +21,7 @@
 #include "core/aligned_vector.h"
 #include "core/communicator.h"
 #include "core/thread_pool.h"
+#include "kernels/matmul.h"
 #include "model/attention_backend.h"
 #include "model/forward_batch.h"
 #include "model/kv_cache.h"
@@ -41,7 +42,9 @@ struct ModelOptions {
   // Every token takes one numeric path (the latent backend's absorbed one), so a request's logits are
   // bitwise the same alone or batched, chunked or not, with a cached prefix or after preemption.
   // Without it the latent backend computes long prefill chunks with per-head K and V where that is
-  // cheaper (latent_attention.h): faster prefill, with bits that depend on where chunks start.
+  // cheaper (latent_attention.h), and float weights multiply batches of 16 rows or more in
+  // SummationOrder::kFastest (kernels/matmul.h): faster prefill, with bits that depend on where chunks
+  // start and how many rows share a step.
   bool deterministic_inference = false;
 };
 
@@ -125,6 +128,7 @@ class MiniCPM3 {
   AlignedVector<float> local_rows_, gathered_rows_;      // data-parallel attention only
   bool dp_attention_ = false;
   bool deterministic_inference_ = false;
+  SummationOrder matmul_order_ = SummationOrder::kBatchInvariant;  // kFastest unless deterministic
 };
 
 }  // namespace cpm
