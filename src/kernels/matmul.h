@@ -21,7 +21,9 @@ enum class SummationOrder {
   // the same as kBatchInvariant.
   kFastest,
 };
-constexpr int64_t kFastestMinRows = 16;
+// Below it the packed GEMM was no faster: bf16 6400 x 2560 and 2560 x 6400 on 2 threads ran 0.93-1.01x
+// the batch-invariant tiles at 16-32 rows, 1.06-1.10x at 48-64 (docs/PERFORMANCE.md).
+constexpr int64_t kFastestMinRows = 48;
 
 // y[r, o] = sum_k x[r, k] * w[o, k] for r < rows, o < w.rows. x is [rows, w.cols] with row stride
 // x_stride; y is [rows, w.rows] with row stride y_stride. rows may be 0.

@@ -42,7 +42,7 @@ struct ModelOptions {
   // Every token takes one numeric path (the latent backend's absorbed one), so a request's logits are
   // bitwise the same alone or batched, chunked or not, with a cached prefix or after preemption.
   // Without it the latent backend computes long prefill chunks with per-head K and V where that is
-  // cheaper (latent_attention.h), and float weights multiply batches of 16 rows or more in
+  // cheaper (latent_attention.h), and float weights multiply batches of 48 rows or more in
   // SummationOrder::kFastest (kernels/matmul.h): faster prefill, with bits that depend on where chunks
   // start and how many rows share a step.
   bool deterministic_inference = false;

@@ -1,9 +1,9 @@
-// matmul in SummationOrder::kFastest: float weights over 16 rows or more take the packed GEMM, whose
-// outputs are each one fused multiply-add chain over the reduced dimension in order. So they must be
-// bitwise that chain in scalar code, for row counts around the 6-row tiles and the 516-row passes,
-// widths around the 8-wide packing and the 256-deep blocks, output counts that leave fewer than 16
-// outputs (those take the batch-invariant tiles), strided inputs and outputs, and any thread count.
-// Everything else (quantized weights, fewer rows) is the batch-invariant order, bit for bit.
+// matmul in SummationOrder::kFastest: float weights over kFastestMinRows (48) rows or more take the packed
+// GEMM, whose outputs are each one fused multiply-add chain over the reduced dimension in order. So they must
+// be bitwise that chain in scalar code, for row counts around the 6-row tiles and the 516-row passes, widths
+// around the 8-wide packing and the 256-deep blocks, output counts that leave fewer than 16 outputs (those
+// take the batch-invariant tiles), strided inputs and outputs, and any thread count. Everything else
+// (quantized weights, fewer rows) is the batch-invariant order, bit for bit.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -75,9 +75,10 @@ TEST_P(FastestMatmulTest, PackedOutputsAreTheFmaChainTheRestBatchInvariant) {
   struct Shape {
     int64_t rows, in, out;
   };
-  // 16-17 rows: two or three tiles with a partial one; 523: two passes of 262; widths with a tail
-  // under 8, exactly one block, a short last block; 45 outputs: 32 packed and 13 left over.
-  for (const Shape shape : {Shape{16, 64, 32}, Shape{17, 13, 45}, Shape{30, 256, 16}, Shape{47, 263, 112},
+  // 48-59 rows: whole tiles, then a partial last tile of 1, 2 or 5 rows; 523: two passes of 262;
+  // widths with a tail under 8, exactly one block, a short last block; 45 outputs: 32 packed and 13
+  // left over.
+  for (const Shape shape : {Shape{48, 64, 32}, Shape{49, 13, 45}, Shape{50, 256, 16}, Shape{59, 263, 112},
                             Shape{523, 40, 21}, Shape{64, 520, 200}}) {
     const Matrix w = make_matrix(dtype, shape.out, shape.in, 7);
     const int64_t x_stride = shape.in + 5, y_stride = shape.out + 3;
@@ -121,7 +122,7 @@ TEST_P(FastestMatmulTest, FewRowsAreTheBatchInvariantBits) {
 TEST_P(FastestMatmulTest, SeveralOutputsOfOneInputMatchSeparateProducts) {
   const DType dtype = GetParam();
   const Matrix a = make_matrix(dtype, 50, 72, 5), b = make_matrix(dtype, 33, 72, 6);
-  const int64_t rows = 40;
+  const int64_t rows = kFastestMinRows + 12;
   const std::vector<float> x = random_floats(rows * 72, 9);
   ThreadPool pool(2);
   std::vector<float> ya(rows * 50), yb(rows * 33), together_a(rows * 50), together_b(rows * 33);
@@ -137,7 +138,7 @@ TEST_P(FastestMatmulTest, SeveralOutputsOfOneInputMatchSeparateProducts) {
 // Quantized weights have one order only.
 TEST(FastestMatmul, QuantizedWeightsKeepTheirOrder) {
   const Matrix w = make_matrix(DType::kQ8_0, 48, 64, 1);
-  const int64_t rows = 40;
+  const int64_t rows = kFastestMinRows + 12;
   const std::vector<float> x = random_floats(rows * 64, 2);
   ThreadPool pool(2);
   std::vector<float> invariant(rows * 48), fastest(rows * 48);
