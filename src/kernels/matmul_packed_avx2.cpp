@@ -75,6 +75,7 @@ template <int R>
 __attribute__((noinline)) void packed_tile(const float* a, const float* b, int64_t depth, float* c,
                                            int64_t c_stride, bool accumulate) {
   __m256 acc[R][2];
+#pragma GCC unroll 6
   for (int r = 0; r < R; ++r) {
     acc[r][0] = accumulate ? _mm256_loadu_ps(c + r * c_stride) : _mm256_setzero_ps();
     acc[r][1] = accumulate ? _mm256_loadu_ps(c + r * c_stride + 8) : _mm256_setzero_ps();
@@ -83,12 +84,14 @@ __attribute__((noinline)) void packed_tile(const float* a, const float* b, int64
   do {
     const __m256 low = _mm256_load_ps(b + k * kPackedTileOutputs);
     const __m256 high = _mm256_load_ps(b + k * kPackedTileOutputs + 8);
+#pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
       const __m256 activation = _mm256_broadcast_ss(a + k * kPackedTileRows + r);
       acc[r][0] = _mm256_fmadd_ps(activation, low, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(activation, high, acc[r][1]);
     }
   } while (++k < depth);
+#pragma GCC unroll 6
   for (int r = 0; r < R; ++r) {
     _mm256_storeu_ps(c + r * c_stride, acc[r][0]);
     _mm256_storeu_ps(c + r * c_stride + 8, acc[r][1]);
