@@ -195,7 +195,9 @@ void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x
       matmul(pool, x, rows, x_stride, *out.w, out.y, out.y_stride, order);
     return;
   }
-  if (order == SummationOrder::kFastest && !quantized && rows >= kFastestMinRows && cpu_has_avx2())
+  // (Zero columns: the packed GEMM would have no depth block to write y in.)
+  if (order == SummationOrder::kFastest && !quantized && rows >= kFastestMinRows && first.cols > 0 &&
+      cpu_has_avx2())
     return packed_same_input(pool, x, rows, x_stride, first.cols, outputs);
   const kernels::ActivationBlock* xq =
       quantized ? quantize_rows(pool, x, rows, x_stride, first.cols) : nullptr;

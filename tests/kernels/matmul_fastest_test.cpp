@@ -76,10 +76,10 @@ TEST_P(FastestMatmulTest, PackedOutputsAreTheFmaChainTheRestBatchInvariant) {
     int64_t rows, in, out;
   };
   // 48-59 rows: whole tiles, then a partial last tile of 1, 2 or 5 rows; 523: two passes of 262;
-  // widths with a tail under 8, exactly one block, a short last block; 45 outputs: 32 packed and 13
-  // left over.
+  // widths with a tail under 8, exactly one block, a short last block, none (zeros); 45 outputs: 32
+  // packed and 13 left over.
   for (const Shape shape : {Shape{48, 64, 32}, Shape{49, 13, 45}, Shape{50, 256, 16}, Shape{59, 263, 112},
-                            Shape{523, 40, 21}, Shape{64, 520, 200}}) {
+                            Shape{523, 40, 21}, Shape{64, 520, 200}, Shape{48, 0, 20}}) {
     const Matrix w = make_matrix(dtype, shape.out, shape.in, 7);
     const int64_t x_stride = shape.in + 5, y_stride = shape.out + 3;
     const std::vector<float> x = random_floats(shape.rows * x_stride, 8);
