@@ -155,7 +155,6 @@ constexpr int64_t kPackedOutputGrain = 96;
 void packed_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride, int64_t cols,
                        std::initializer_list<MatmulOutput> outputs) {
   thread_local AlignedVector<float> packed_rows;  // the caller's: workers see only the pointer
-
   const int64_t passes = (rows + kPackedPassRows - 1) / kPackedPassRows;
   const int64_t pass_rows = (rows + passes - 1) / passes;
   for (int64_t r0 = 0; r0 < rows; r0 += pass_rows) {
