@@ -30,6 +30,12 @@ constexpr int64_t kPackedTaskOutputs = 96;
 constexpr int64_t kPackedRowBlock = 96;
 static_assert(kPackedRowBlock % kPackedTileRows == 0 && kPackedTaskOutputs % kPackedTileOutputs == 0);
 
+// Where row tile `tile` of the depth block starting at column k0 (`depth` columns) begins in the
+// packed x, for a product of `tiles` row tiles (the layout of matmul_tiles.h).
+inline int64_t packed_tile_offset(int64_t tiles, int64_t k0, int64_t depth, int64_t tile) {
+  return (k0 * tiles + tile * depth) * kPackedTileRows;
+}
+
 // After it, v[j] holds lane j of every input: v[j][i] = input v[i][j].
 inline void transpose8(__m256 v[8]) {
   __m256 pairs[8], quads[8];
@@ -126,7 +132,6 @@ void packed_task(const float* packed_x, int64_t rows, const MatrixView& w, int64
     const int64_t depth = std::min(kPackedDepth, w.cols - k0);
     for (int64_t o = o_begin; o < o_end; o += kPackedTileOutputs)
       pack_weights<kType>(w, o, k0, depth, packed_w + (o - o_begin) * depth);
-    const float* block = packed_x + k0 * tiles * kPackedTileRows;
     const bool accumulate = k0 > 0;
     for (int64_t t0 = 0; t0 < tiles; t0 += kPackedRowBlock / kPackedTileRows) {
       const int64_t t1 = std::min(tiles, t0 + kPackedRowBlock / kPackedTileRows);
@@ -134,8 +139,8 @@ void packed_task(const float* packed_x, int64_t rows, const MatrixView& w, int64
         const float* b = packed_w + (o - o_begin) * depth;
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t r = t * kPackedTileRows;
-          run_tile(std::min(kPackedTileRows, rows - r), block + r * depth, b, depth, y + r * y_stride + o,
-                   y_stride, accumulate);
+          run_tile(std::min(kPackedTileRows, rows - r), packed_x + packed_tile_offset(tiles, k0, depth, t), b,
+                   depth, y + r * y_stride + o, y_stride, accumulate);
         }
       }
     }
@@ -160,7 +165,7 @@ void pack_rows_avx2(const float* x, int64_t rows, int64_t x_stride, int64_t cols
   for (int64_t task = task_begin; task < task_end; ++task) {
     const int64_t k0 = task / tiles * kPackedDepth, tile = task % tiles;
     const int64_t depth = std::min(kPackedDepth, cols - k0), first = tile * kPackedTileRows;
-    float* out = packed + k0 * tiles * kPackedTileRows + tile * kPackedTileRows * depth;
+    float* out = packed + packed_tile_offset(tiles, k0, depth, tile);
     const int64_t count = std::min<int64_t>(kPackedTileRows, rows - first), full = depth / 8 * 8;
     const float* row[kPackedTileRows];
     for (int r = 0; r < count; ++r) row[r] = x + (first + r) * x_stride + k0;

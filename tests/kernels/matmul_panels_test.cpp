@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <random>
 
 #include "core/error.h"
 #include "kernels/cpu_features.h"
@@ -13,17 +12,12 @@
 #include "kernels/matmul_tiles.h"
 #include "kernels/quantize.h"
 #include "kernels/row_groups.h"
+#include "random_values.h"
 
 namespace cpm {
 namespace {
 
-std::vector<float> random_floats(size_t count, uint32_t seed) {
-  std::mt19937 random(seed);
-  std::normal_distribution<float> normal(0, 1);
-  std::vector<float> values(count);
-  for (float& value : values) value = normal(random);
-  return values;
-}
+using test::normal_floats;
 
 struct QuantizedMatrix {
   std::vector<uint8_t> bytes;
@@ -63,9 +57,9 @@ class PanelMatmulTest : public ::testing::TestWithParam<DType> {};
 // A narrow matrix and a wider one (83 blocks, longer than any tile loop unrolls).
 void check_many_rows(DType dtype, int64_t in) {
   const int64_t out = 45, x_stride = in + 3, y_stride = out + 2;
-  const QuantizedMatrix w = quantized_matrix(dtype, random_floats(out * in, 11), out, in);
+  const QuantizedMatrix w = quantized_matrix(dtype, normal_floats(out * in, 11), out, in);
   const int64_t max_rows = 130;
-  const std::vector<float> x = random_floats(max_rows * x_stride, 12);
+  const std::vector<float> x = normal_floats(max_rows * x_stride, 12);
   const std::vector<float> expected = reference(x, max_rows, x_stride, w.view);
   std::vector<float> alone(max_rows * out);  // each row in a call of its own (decode)
   ThreadPool single(1);
@@ -145,7 +139,7 @@ void check_panel_kernels(DType dtype, const std::vector<float>& x, const std::ve
 TEST_P(PanelMatmulTest, OutputRangesInsidePanelsMatchTheReference) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
   const int64_t out = 29, in = 64, rows = 21;
-  check_panel_kernels(GetParam(), random_floats(rows * in, 14), random_floats(out * in, 13), rows, out, in);
+  check_panel_kernels(GetParam(), normal_floats(rows * in, 14), normal_floats(out * in, 13), rows, out, in);
 }
 
 // Every weight and activation at the end of its range (±127 for q8_0 and activations, 0 and 15 as q4_0
@@ -168,7 +162,7 @@ TEST_P(PanelMatmulTest, RowsGroupedByEightGiveTheSameBits) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
   for (int64_t in : {160, 2656}) {
     for (int64_t out : {8, 45}) {
-      const QuantizedMatrix w = quantized_matrix(GetParam(), random_floats(out * in, 21), out, in);
+      const QuantizedMatrix w = quantized_matrix(GetParam(), normal_floats(out * in, 21), out, in);
       ThreadPool grouping(2);
       LargeBuffer storage;
       const MatrixView grouped = group_rows(w.view, &storage, grouping);
@@ -187,7 +181,7 @@ TEST_P(PanelMatmulTest, RowsGroupedByEightGiveTheSameBits) {
         }
       }
       const int64_t x_stride = in + 5, y_stride = out + 3, max_rows = 70;
-      const std::vector<float> x = random_floats(max_rows * x_stride, 22);
+      const std::vector<float> x = normal_floats(max_rows * x_stride, 22);
       const std::vector<float> expected = reference(x, max_rows, x_stride, w.view);
       for (int threads : {1, 2}) {
         ThreadPool pool(threads);
@@ -221,7 +215,7 @@ TEST_P(PanelMatmulTest, RowsGroupedByEightGiveTheSameBits) {
 }
 
 TEST(RowGroups, RowOperationsRefuseGroupedMatrices) {
-  const std::vector<float> values = random_floats(16 * 64, 5);
+  const std::vector<float> values = normal_floats(16 * 64, 5);
   const QuantizedMatrix w = quantized_matrix(DType::kQ4_0, values, 16, 64);
   ThreadPool pool(1);
   LargeBuffer storage;

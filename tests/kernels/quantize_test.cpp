@@ -7,27 +7,21 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <random>
 
 #include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_tiles.h"
+#include "random_values.h"
 
 namespace cpm {
 namespace {
 
-std::vector<float> random_floats(size_t count, uint32_t seed) {
-  std::mt19937 random(seed);
-  std::normal_distribution<float> normal(0, 1);
-  std::vector<float> values(count);
-  for (float& value : values) value = normal(random);
-  return values;
-}
+using test::normal_floats;
 
 // q8_0 is symmetric: half a step. q4_0 spans -8..7 steps, so a value opposite the block's extreme can
 // be one full step off.
 TEST(QuantizeTest, RoundTripErrorIsWithinOneRoundingStep) {
-  const std::vector<float> x = random_floats(32 * 40, 1);
+  const std::vector<float> x = normal_floats(32 * 40, 1);
   std::vector<BlockQ8_0> q8(40);
   std::vector<BlockQ4_0> q4(40);
   quantize_row_q8_0(x.data(), x.size(), q8.data());
@@ -54,7 +48,7 @@ class QuantMatmulTest : public ::testing::TestWithParam<DType> {};
 TEST_P(QuantMatmulTest, MatchesDequantizedReferenceAndIsBatchIndependent) {
   const DType dtype = GetParam();
   const int64_t out = 37, in = 96;
-  const std::vector<float> w = random_floats(out * in, 2);
+  const std::vector<float> w = normal_floats(out * in, 2);
   std::vector<uint8_t> bytes(dtype_bytes(dtype, out * in));
   std::vector<float> dequantized(out * in);
   for (int64_t o = 0; o < out; ++o) {
@@ -69,7 +63,7 @@ TEST_P(QuantMatmulTest, MatchesDequantizedReferenceAndIsBatchIndependent) {
   }
   const MatrixView view = make_matrix_view(dtype, out, in, bytes.data());
   const int64_t rows = 6;
-  const std::vector<float> x = random_floats(rows * in, 3);
+  const std::vector<float> x = normal_floats(rows * in, 3);
   std::vector<float> y(rows * out), single(out);
   ThreadPool pool(2);
   matmul(pool, x.data(), rows, view, y.data());
@@ -98,7 +92,7 @@ TEST_P(QuantMatmulTest, MatchesDequantizedReferenceAndIsBatchIndependent) {
 // Activation blocks hold exactly quantize_row_q8_0's values and scale, and the half sums that the
 // q4_0 kernels subtract.
 TEST(QuantizeTest, ActivationBlocksMatchQ8_0) {
-  const std::vector<float> x = random_floats(64, 4);
+  const std::vector<float> x = normal_floats(64, 4);
   std::vector<BlockQ8_0> q8(2);
   std::vector<kernels::ActivationBlock> blocks(2);
   quantize_row_q8_0(x.data(), 64, q8.data());
@@ -121,7 +115,7 @@ TEST(QuantizeTest, ActivationBlocksMatchQ8_0) {
 // blocks of zeros, exact ties (k + 0.5 steps), tiny, huge, infinite and NaN values.
 TEST(QuantizeTest, Avx2ActivationBlocksMatchPortable) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
-  std::vector<float> x = random_floats(32 * 64, 9);
+  std::vector<float> x = normal_floats(32 * 64, 9);
   for (int b = 0; b < 64; ++b) {
     float* block = x.data() + 32 * b;
     const float magnitude = std::ldexp(1.0f, b % 16 * 4 - 30);  // 2^-30 .. 2^30
