@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "core/aligned_vector.h"
@@ -149,14 +150,31 @@ void for_output_ranges(ThreadPool& pool, std::initializer_list<MatmulOutput> out
 // SummationOrder::kFastest over float weights: x packed once for all outputs, at most
 // kPackedPassRows rows at a time (the packed copy of 512 rows of down_proj's input is 13 MB).
 constexpr int64_t kPackedPassRows = 516;  // a multiple of the 6-row tiles
-// Outputs per task: 96 weight rows packed over one depth block are 96 KB, in L2.
+// Outputs per task: at most 96 (96 weight rows packed over one depth block are 96 KB, in L2).
 constexpr int64_t kPackedOutputGrain = 96;
+
+// The task size, in 16-output tiles of at most kPackedOutputGrain, that splits the products' tiles
+// most evenly over the threads: 2560 outputs in 96s are 27 tasks, 14 on one of two threads and 13 on
+// the other; in 80s they are 32, 16 on each. Ties go to the larger task.
+int64_t packed_output_grain(const ThreadPool& pool, std::initializer_list<MatmulOutput> outputs) {
+  const int64_t threads = std::max(1, pool.num_threads());
+  int64_t best_grain = kPackedOutputGrain, best_load = INT64_MAX;
+  for (int64_t tiles = kPackedOutputGrain / kernels::kPackedTileOutputs; tiles >= 3; --tiles) {
+    const int64_t grain = tiles * kernels::kPackedTileOutputs;
+    int64_t units = 0;
+    for (const MatmulOutput& out : outputs) units += (out.w->rows + grain - 1) / grain;
+    const int64_t load = (units + threads - 1) / threads * grain;  // outputs on the busiest thread
+    if (load < best_load) best_grain = grain, best_load = load;
+  }
+  return best_grain;
+}
 
 void packed_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride, int64_t cols,
                        std::initializer_list<MatmulOutput> outputs) {
   thread_local AlignedVector<float> packed_rows;  // the caller's: workers see only the pointer
   const int64_t passes = (rows + kPackedPassRows - 1) / kPackedPassRows;
   const int64_t pass_rows = (rows + passes - 1) / passes;
+  const int64_t grain = packed_output_grain(pool, outputs);
   for (int64_t r0 = 0; r0 < rows; r0 += pass_rows) {
     const int64_t count = std::min(pass_rows, rows - r0);
     const float* pass_x = x + r0 * x_stride;
@@ -165,7 +183,7 @@ void packed_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x
     pool.parallel_for(kernels::pack_rows_tasks(count, cols), 1, [&](int, int64_t begin, int64_t end) {
       kernels::pack_rows_avx2(pass_x, count, x_stride, cols, begin, end, packed);
     });
-    for_output_ranges(pool, outputs, kPackedOutputGrain,
+    for_output_ranges(pool, outputs, grain,
                       [&](const MatrixView& w, float* y, int64_t y_stride, int64_t o_begin, int64_t o_end) {
                         kernels::packed_range_avx2(packed, pass_x, count, x_stride, w, o_begin, o_end,
                                                    y + r0 * y_stride, y_stride);
