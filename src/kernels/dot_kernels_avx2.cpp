@@ -86,32 +86,58 @@ void combine_tile(const uint8_t* w, int64_t w_stride, int64_t k, const float* co
     for (int c = 0; c < C; ++c) _mm256_storeu_ps(y[t] + column + 8 * c, sum[t][c]);
 }
 
-// One input (a decode step) takes 64 columns at a time: with 16, its two sums each waited on the last
-// FMA's latency for every row.
+// Four inputs over 16 columns at a time (8 for the last).
 template <__m256 (*Load)(const uint8_t*, int64_t), int T>
 void combine_columns(const uint8_t* w, int64_t w_stride, int64_t k, const float* const* x, float* const* y,
                      int64_t n) {
   int64_t column = 0;
-  if constexpr (T == 1)
-    for (; column + 64 <= n; column += 64) combine_tile<Load, T, 8>(w, w_stride, k, x, y, column);
   for (; column + 16 <= n; column += 16) combine_tile<Load, T, 2>(w, w_stride, k, x, y, column);
   for (; column < n; column += 8) combine_tile<Load, T, 1>(w, w_stride, k, x, y, column);
 }
 
+// Asks for the lines of a row of `bytes` bytes into L2.
+inline void prefetch_row(const uint8_t* row, int64_t bytes) {
+  const uintptr_t end = reinterpret_cast<uintptr_t>(row) + static_cast<uintptr_t>(bytes);
+  for (uintptr_t line = reinterpret_cast<uintptr_t>(row) & ~uintptr_t{63}; line < end; line += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T1);
+}
+
+template <__m256 (*Load)(const uint8_t*, int64_t)>
+constexpr int64_t element_bytes() {
+  return Load == load_f32 ? 4 : 2;
+}
+
+// One input (a decode step): whole rows in order, y kept in L1 (axpy_avx2's sequence per lane), each
+// row asking for the same row of `next`. Decode reads kv_b_proj one head's 64 rows after another;
+// read by 64-column tiles, with the next head unrequested, they streamed at a third of the bandwidth
+// (docs/PERFORMANCE.md).
+template <__m256 (*Load)(const uint8_t*, int64_t)>
+void combine_one(const uint8_t* w, int64_t w_stride, int64_t k, const float* x, float* y, int64_t n,
+                 const uint8_t* next) {
+  for (int64_t j = 0; j < n; j += 8) _mm256_storeu_ps(y + j, _mm256_setzero_ps());
+  for (int64_t i = 0; i < k; ++i) {
+    const uint8_t* row = w + i * w_stride;
+    if (next != nullptr) prefetch_row(next + i * w_stride, n * element_bytes<Load>());
+    const __m256 factor = _mm256_set1_ps(x[i]);
+    for (int64_t j = 0; j < n; j += 8)
+      _mm256_storeu_ps(y + j, _mm256_fmadd_ps(factor, Load(row, j), _mm256_loadu_ps(y + j)));
+  }
+}
+
 template <__m256 (*Load)(const uint8_t*, int64_t), float (*Scalar)(const uint8_t*, int64_t)>
 void combine_avx2(const uint8_t* w, int64_t w_stride, int64_t k, const float* const* x, float* const* y,
-                  int64_t tokens, int64_t n) {
+                  int64_t tokens, int64_t n, const uint8_t* next) {
   if (n % 8 != 0) return combine_by_rows<axpy_avx2<Load, Scalar>>(w, w_stride, k, x, y, tokens, n);
   int64_t t = 0;
   for (; t + 4 <= tokens; t += 4) combine_columns<Load, 4>(w, w_stride, k, x + t, y + t, n);
-  for (; t < tokens; ++t) combine_columns<Load, 1>(w, w_stride, k, x + t, y + t, n);
+  for (; t < tokens; ++t) combine_one<Load>(w, w_stride, k, x[t], y[t], n, next);
 }
 
 // dots for two inputs at a time: dot_avx2's four accumulators per output and input, its steps and its
 // final sums, with each widened weight vector used twice.
 template <__m256 (*Load)(const uint8_t*, int64_t), float (*Scalar)(const uint8_t*, int64_t)>
 void dots_avx2(const uint8_t* w, int64_t w_stride, int64_t outputs, const float* const* x, float* const* y,
-               int64_t tokens, int64_t n) {
+               int64_t tokens, int64_t n, const uint8_t* next) {
   if (n % 32 != 0) return dots_by_rows<dot_avx2<Load, Scalar>>(w, w_stride, outputs, x, y, tokens, n);
   int64_t t = 0;
   for (; t + 2 <= tokens; t += 2) {
@@ -132,7 +158,13 @@ void dots_avx2(const uint8_t* w, int64_t w_stride, int64_t outputs, const float*
             _mm256_add_ps(_mm256_add_ps(acc[u][0], acc[u][1]), _mm256_add_ps(acc[u][2], acc[u][3])));
     }
   }
-  if (t < tokens) dots_by_rows<dot_avx2<Load, Scalar>>(w, w_stride, outputs, x + t, y + t, tokens - t, n);
+  // One input left (a decode step): each row asks for the same row of `next`, as combine_one does.
+  if (t < tokens) {
+    for (int64_t o = 0; o < outputs; ++o) {
+      if (next != nullptr) prefetch_row(next + o * w_stride, n * element_bytes<Load>());
+      y[t][o] = dot_avx2<Load, Scalar>(w + o * w_stride, x[t], n);
+    }
+  }
 }
 
 }  // namespace

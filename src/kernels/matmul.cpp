@@ -243,18 +243,25 @@ void axpy_row(const MatrixView& w, int64_t row, float scale, float* y) {
   kernels::active_row_kernels().axpy[kernels::dtype_index(w.dtype)](w.row(row), scale, y, w.cols);
 }
 
+namespace {
+// Rows [next_first, next_first + count) of w, when they are all there.
+const uint8_t* next_rows(const MatrixView& w, int64_t next_first, int64_t count) {
+  return next_first >= 0 && next_first + count <= w.rows ? w.row(next_first) : nullptr;
+}
+}  // namespace
+
 void combine_rows(const MatrixView& w, int64_t first, int64_t k, const float* const* x, float* const* y,
-                  int64_t tokens) {
+                  int64_t tokens, int64_t next_first) {
   require_rows(w);
-  kernels::active_row_kernels().combine[kernels::dtype_index(w.dtype)](w.row(first), w.row_bytes, k, x, y,
-                                                                       tokens, w.cols);
+  kernels::active_row_kernels().combine[kernels::dtype_index(w.dtype)](
+      w.row(first), w.row_bytes, k, x, y, tokens, w.cols, next_rows(w, next_first, k));
 }
 
 void dot_rows(const MatrixView& w, int64_t first, int64_t outputs, const float* const* x, float* const* y,
-              int64_t tokens) {
+              int64_t tokens, int64_t next_first) {
   require_rows(w);
-  kernels::active_row_kernels().dots[kernels::dtype_index(w.dtype)](w.row(first), w.row_bytes, outputs, x, y,
-                                                                    tokens, w.cols);
+  kernels::active_row_kernels().dots[kernels::dtype_index(w.dtype)](
+      w.row(first), w.row_bytes, outputs, x, y, tokens, w.cols, next_rows(w, next_first, outputs));
 }
 
 void load_row(const MatrixView& w, int64_t row, float* out) {

@@ -52,11 +52,13 @@ float dot_row(const MatrixView& w, int64_t row, const float* x);
 void axpy_row(const MatrixView& w, int64_t row, float scale, float* y);
 // Many inputs at once, bitwise the same as the loops they replace, faster (weights widened once):
 // y[t][j] = sum over i < k of x[t][i] * w[first + i, j] (as zeroing y[t], then axpy_row for each i in
-// order), and y[t][o] = dot_row(w, first + o, x[t]) for o < outputs; t < tokens.
+// order), and y[t][o] = dot_row(w, first + o, x[t]) for o < outputs; t < tokens. `next_first` names
+// the rows of the caller's next call (decode reads kv_b_proj one head's block after another): while
+// reading these, a decode step asks for those into L2. Ignored when negative or past the last row.
 void combine_rows(const MatrixView& w, int64_t first, int64_t k, const float* const* x, float* const* y,
-                  int64_t tokens);
+                  int64_t tokens, int64_t next_first = -1);
 void dot_rows(const MatrixView& w, int64_t first, int64_t outputs, const float* const* x, float* const* y,
-              int64_t tokens);
+              int64_t tokens, int64_t next_first = -1);
 // Widens one row of w to f32.
 void load_row(const MatrixView& w, int64_t row, float* out);
 

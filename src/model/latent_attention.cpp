@@ -151,7 +151,7 @@ void LatentAttention::attend_few(int64_t layer, const LayerWeights& weights,
         const float* query = inputs.queries + tasks[t].row * heads * qk + j * qk;
         float* absorbed = few_absorbed_.data() + (t * heads + j) * width;
         std::memcpy(absorbed + rank, query + nope, rope * sizeof(float));
-        combine_rows(weights.kv_b_proj, j * (nope + v), nope, &query, &absorbed, 1);
+        combine_rows(weights.kv_b_proj, j * (nope + v), nope, &query, &absorbed, 1, (j + 1) * (nope + v));
       }
     }
   });
@@ -189,7 +189,8 @@ void LatentAttention::attend_few(int64_t layer, const LayerWeights& weights,
       for (int64_t g = 0; g < num_heads; ++g) {
         const float* input = latent_out + g * rank;
         float* output = out + tasks[t].row * heads * v + (first_head + g) * v;
-        dot_rows(weights.kv_b_proj, (first_head + g) * (nope + v) + nope, v, &input, &output, 1);
+        const int64_t first = (first_head + g) * (nope + v) + nope;
+        dot_rows(weights.kv_b_proj, first, v, &input, &output, 1, first + nope + v);
       }
     }
   });
