@@ -57,7 +57,7 @@ inline __m256 lane_sums8(const __m256* v) {
 // Decode: one activation row against O weight rows streamed at once. Eight short streams are more than
 // the hardware prefetcher follows well, so each line read asks for the line at the same place in the
 // next tile's rows (O rows on: the next tile the thread runs) into L2. On a Zen 4 that streamed bf16
-// at 1.3-1.9x the speed of asking for each row's line 1 KB ahead into L1, which had measured best on
+// at 1.2-1.9x the speed of asking for each row's line 1 KB ahead into L1, which had measured best on
 // the machines before (docs/PERFORMANCE.md).
 template <DType kType, int O>
 void float_tile(const float* x, const MatrixView& w, int64_t o, float* y) {
