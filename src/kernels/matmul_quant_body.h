@@ -169,9 +169,9 @@ void group_tile(const uint8_t* group, const ActivationBlock* xq, int64_t blocks,
                 int valid) {
   constexpr int64_t kBlockBytes = kType == DType::kQ4_0 ? sizeof(GroupBlockQ4_0) : sizeof(GroupBlockQ8_0);
   constexpr int64_t kPrefetchBytes = 2304;
-  __m256 acc[2][R];
-  for (int h = 0; h < 2; ++h)
-    for (int r = 0; r < R; ++r) acc[h][r] = _mm256_setzero_ps();
+  // Two named arrays, not acc[2][R]: GCC kept that one in memory too, two stores per block.
+  __m256 acc_lo[R], acc_hi[R];
+  for (int r = 0; r < R; ++r) acc_lo[r] = acc_hi[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
     if constexpr (R <= 2) {
       const char* ahead = reinterpret_cast<const char*>(group + b * kBlockBytes + kPrefetchBytes);
@@ -182,16 +182,16 @@ void group_tile(const uint8_t* group, const ActivationBlock* xq, int64_t blocks,
     load_group_block<kType>(group, b, quads, &scales);
     const ActivationBlock* xb[R];
     for (int r = 0; r < R; ++r) xb[r] = xq + r * blocks + b;
-    for (int h = 0; h < 2; ++h) {
-      __m256i sums[R];
-      half_sums<kType, R>(quads, h, xb, sums);
-      for (int r = 0; r < R; ++r) {
-        const __m256 both = _mm256_mul_ps(scales, _mm256_broadcast_ss(&xb[r]->scale));
-        acc[h][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r]), both, acc[h][r]);
-      }
+    __m256i lo[R], hi[R];
+    half_sums<kType, R>(quads, 0, xb, lo);
+    half_sums<kType, R>(quads, 1, xb, hi);
+    for (int r = 0; r < R; ++r) {
+      const __m256 both = _mm256_mul_ps(scales, _mm256_broadcast_ss(&xb[r]->scale));
+      acc_lo[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo[r]), both, acc_lo[r]);
+      acc_hi[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi[r]), both, acc_hi[r]);
     }
   }
-  for (int r = 0; r < R; ++r) store_lanes(_mm256_add_ps(acc[0][r], acc[1][r]), y + r * y_stride, valid);
+  for (int r = 0; r < R; ++r) store_lanes(_mm256_add_ps(acc_lo[r], acc_hi[r]), y + r * y_stride, valid);
 }
 
 // Few activation rows against grouped weights, in row tiles of 4, 2 and 1.
