@@ -163,24 +163,22 @@ void quant_tiles(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
 // R activation rows against a group of eight weight rows (kernels/row_groups.h): panel_tile's sums
 // with the blocks unpacked in registers as they stream in. Decode reads one stream per thread, and
 // the hardware prefetcher alone keeps too few of its lines in flight: each block asks for the one
-// kPrefetchBytes ahead. q4_0 asks 6 KB ahead into L2: on a Zen 4, 2.3 KB into L1 (best on the
-// machines before) left down_proj's shape at 30-33 GB/s while the machine read 43-51 (likely the
-// stream pushing its 12.8 KB of activations out of L1), and a token's products 44-47 where 6 or 8 KB
-// into L2 streamed 48-52; at 32 GB/s, 8 KB lost 3-6% and 6 KB nothing (docs/PERFORMANCE.md).
+// kPrefetchBytes ahead, into L2. On a Zen 4, 2.3 KB into L1 (best on the machines before) left
+// down_proj's shape at 30-33 GB/s while the machine read 43-51 (likely the stream pushing its 12.8 KB
+// of activations out of L1), and a token's q4_0 products at 44-47 where 6 or 8 KB into L2 streamed
+// 48-52; at 33 GB/s, 8 KB lost 3-6% and 6 KB nothing, in either format (docs/PERFORMANCE.md).
 template <DType kType, int R>
 void group_tile(const uint8_t* group, const ActivationBlock* xq, int64_t blocks, float* y, int64_t y_stride,
                 int valid) {
-  constexpr bool kFourBit = kType == DType::kQ4_0;
-  constexpr int64_t kBlockBytes = kFourBit ? sizeof(GroupBlockQ4_0) : sizeof(GroupBlockQ8_0);
-  constexpr int64_t kPrefetchBytes = kFourBit ? 6144 : 2304;
-  constexpr auto kPrefetchHint = kFourBit ? _MM_HINT_T1 : _MM_HINT_T0;
+  constexpr int64_t kBlockBytes = kType == DType::kQ4_0 ? sizeof(GroupBlockQ4_0) : sizeof(GroupBlockQ8_0);
+  constexpr int64_t kPrefetchBytes = 6144;
   // Two named arrays, not acc[2][R]: GCC kept that one in memory too, two stores per block.
   __m256 acc_lo[R], acc_hi[R];
   for (int r = 0; r < R; ++r) acc_lo[r] = acc_hi[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
     if constexpr (R <= 2) {
       const char* ahead = reinterpret_cast<const char*>(group + b * kBlockBytes + kPrefetchBytes);
-      for (int64_t line = 0; line < kBlockBytes; line += 64) _mm_prefetch(ahead + line, kPrefetchHint);
+      for (int64_t line = 0; line < kBlockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T1);
     }
     __m256i quads[8];
     __m256 scales;
