@@ -105,8 +105,8 @@ inline void load_group_block(const uint8_t* group, int64_t b, __m256i* quads, __
     const __m256i mask = _mm256_set1_epi8(0x0f);
     for (int k = 0; k < 4; ++k) {
       __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.nibbles + 32 * k));
-      // In a register: GCC otherwise folds the load into the mask and loads the bytes again for the
-      // shift, a load more per register of the decode tile's (docs/PERFORMANCE.md).
+      // Kept in a register: GCC otherwise folds the load into the mask and loads the same bytes again
+      // for the shift, one extra load per register in the decode tile (docs/PERFORMANCE.md).
       asm("" : "+x"(packed));
       quads[k] = _mm256_and_si256(packed, mask);
       quads[4 + k] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), mask);
