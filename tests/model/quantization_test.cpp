@@ -1,7 +1,7 @@
 // Weights converted at load keep logits close to f32: q8_0 within cosine 0.999 on every golden
-// checkpoint, q4_0 within 0.99 on tiny-a. (On tiny-c, an untrained random model whose logits move by
-// 0.02 even in bf16, q4_0 reaches only 0.966, and no 8-bit format keeps every greedy token: the
-// golden margins are 2e-3. docs/PERFORMANCE.md records the figures.)
+// checkpoint and on one of MiniCPM3-4B's shapes, q4_0 within 0.99 on tiny-a. (On tiny-c, an untrained random
+// model whose logits move by 0.02 even in bf16, q4_0 reaches only 0.966, and no 8-bit format keeps every
+// greedy token: the golden margins are 2e-3. docs/PERFORMANCE.md records the figures.)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +10,9 @@
 
 #include "core/error.h"
 #include "kernels/cpu_features.h"
+#include "model/random_checkpoint.h"
 #include "model/sequence_runner.h"
+#include "temp_dir.h"
 #include "test_paths.h"
 
 namespace cpm {
@@ -82,6 +84,38 @@ TEST_P(QuantizationTest, RowGroupsGiveTheSameLogits) {
     EXPECT_EQ(plain_run.feed(prompt, true), grouped_run.feed(prompt, true));  // prefill
     for (int32_t token : {prompt[0], prompt[1]})                              // decode
       EXPECT_EQ(plain_run.feed({token}), grouped_run.feed({token}));
+  }
+}
+
+// A checkpoint with MiniCPM3-4B's shapes: its preset (hidden 2560, 40 heads, q_lora_rank 768,
+// kv_lora_rank 256, intermediate 6400, the 73,448-token vocabulary, tied embeddings) cut to 2 of its
+// 62 layers so the test runs in seconds. A prefill, then decode steps (the decode kernels). q8_0 keeps
+// cosine 0.999 (0.9997 measured); q4_0 reaches 0.981, short of the 0.99 the issue asks: q4_0 rounds these
+// uniform random weights with 5.9% rms error (16 levels per block cannot do much better on uniform
+// values), and that loss is spread over every matrix (docs/PERFORMANCE.md, "Quantization accuracy"), so
+// the bound here guards against regressions only.
+TEST(QuantizationShapes, MiniCPM3_4bLogitsStayClose) {
+  test::TempDir dir;
+  nlohmann::ordered_json config = random_checkpoint_config("minicpm3-4b");
+  config["num_hidden_layers"] = 2;
+  // MiniCPM's muP initialization: hidden matrices at initializer_range / sqrt(hidden_size /
+  // dim_model_base), here 0.1 / sqrt(10). At the unscaled 0.1 the random attention is so peaked that
+  // rounding the f32 weights to bf16 alone moves the logits to cosine 0.99985.
+  config["initializer_range"] = 0.1 / std::sqrt(10.0);
+  write_random_checkpoint(dir.str(), config, 5, DType::kBF16);
+  ThreadPool pool(2);
+  MiniCPM3 reference(ModelWeights::load(dir.str(), {DType::kF32, &pool}), {}, pool);
+  const std::vector<int32_t> prompt = {1, 5, 1234, 73000, 42, 9876, 31, 2024, 60001, 7};
+  const std::vector<int32_t> decoded = {333, 44444, 2};
+  for (DType dtype : {DType::kQ8_0, DType::kQ4_0}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const double bound = dtype == DType::kQ8_0 ? 0.999 : 0.975;
+    MiniCPM3 quantized(ModelWeights::load(dir.str(), {dtype, &pool}), {}, pool);
+    const int64_t capacity = static_cast<int64_t>(prompt.size() + decoded.size());
+    SequenceRunner f32_run(reference, capacity), quantized_run(quantized, capacity);
+    EXPECT_GE(cosine(f32_run.feed(prompt), quantized_run.feed(prompt)), bound) << "prefill";
+    for (int32_t token : decoded)
+      EXPECT_GE(cosine(f32_run.feed({token}), quantized_run.feed({token})), bound) << "decode " << token;
   }
 }
 
