@@ -226,6 +226,27 @@ void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x
                     });
 }
 
+void matvec_rows(const MatrixView& w, int64_t first, int64_t count, const float* x, float* y) {
+  if (count <= 0) return;
+  const bool grouped = w.layout == MatrixLayout::kRowGroupsOf8;
+  if (first < 0 || first + count > w.rows || (grouped && first % kRowsPerGroup != 0))
+    fail("internal: matvec_rows over rows ", first, "..", first + count, " of ", w.rows);
+  // The rows as a matrix of their own (row_slice serves row-major matrices only).
+  const int64_t rows_per_stride = grouped ? kRowsPerGroup : 1;
+  const MatrixView rows{w.dtype,     count,   w.cols, w.data + first / rows_per_stride * w.row_bytes,
+                        w.row_bytes, w.layout};
+  const kernels::ActivationBlock* xq = nullptr;
+  if (dtype_info(w.dtype).block_size > 1) {
+    thread_local std::vector<kernels::ActivationBlock> quantized;
+    if (w.cols % 32 != 0) fail("internal: quantized matrix width ", w.cols, " is not a multiple of 32");
+    quantized.resize(w.cols / 32);
+    kernels::quantize_activations(x, w.cols, quantized.data());
+    xq = quantized.data();
+  }
+  const auto body = cpu_has_avx2() ? kernels::matmul_range_avx2 : kernels::matmul_range_portable;
+  body(x, xq, 1, w.cols, rows, 0, count, y, count);
+}
+
 namespace {
 // The row kernels address rows directly; grouped matrices serve matmul only.
 void require_rows(const MatrixView& w) {

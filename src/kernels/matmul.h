@@ -47,6 +47,12 @@ void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x
                        SummationOrder order = SummationOrder::kBatchInvariant);
 
 // Single-threaded building blocks with the same summation order as matmul (batch-invariant).
+//
+// y[i] = row first + i of w times x, for i < count: one row of x through a run of w's rows on the
+// calling thread, bitwise as matmul gives those outputs (x quantized per block for block-quantized
+// w). For products too small to be worth waking threads, such as one attention head's. Under
+// kRowGroupsOf8, first must start a group.
+void matvec_rows(const MatrixView& w, int64_t first, int64_t count, const float* x, float* y);
 float dot_row(const MatrixView& w, int64_t row, const float* x);
 // y[0..w.cols) += scale * w[row, :]
 void axpy_row(const MatrixView& w, int64_t row, float scale, float* y);

@@ -5,11 +5,13 @@
 #include <cmath>
 #include <random>
 
+#include "core/error.h"
 #include "kernels/attention_kernels.h"
 #include "kernels/cpu_features.h"
 #include "kernels/dot_kernels.h"
 #include "kernels/matmul.h"
 #include "kernels/quantize.h"
+#include "kernels/row_groups.h"
 #include "kernels/vector_ops.h"
 #include "kernels/vector_ops_internal.h"
 
@@ -226,6 +228,41 @@ TEST(MatmulSameInputTest, EqualsSeparateProducts) {
                               << " rows";
       }
     }
+  }
+}
+
+// A run of rows on the calling thread gives matmul's outputs for those rows bit for bit, in every
+// weight type and in both layouts (grouped matrices from any group start, the last group partial).
+TEST(MatvecRowsTest, EqualsMatmulRows) {
+  ThreadPool pool(2);
+  const int64_t out = 44, in = 96;
+  std::vector<TestMatrix> matrices;
+  matrices.push_back(make_matrix(DType::kF32, out, in, 11));
+  matrices.push_back(make_matrix(DType::kBF16, out, in, 12));
+  matrices.push_back(make_quantized_matrix(DType::kQ8_0, out, in, 13));
+  matrices.push_back(make_quantized_matrix(DType::kQ4_0, out, in, 14));
+  std::vector<LargeBuffer> storage(2);
+  std::vector<MatrixView> views;
+  for (const TestMatrix& m : matrices) views.push_back(m.view);
+  if (matmul_prefers_row_groups(views[2])) {
+    views.push_back(group_rows(views[2], &storage[0], pool));
+    views.push_back(group_rows(views[3], &storage[1], pool));
+  }
+  const std::vector<float> x = random_floats(in, 15);
+  for (const MatrixView& w : views) {
+    std::vector<float> want(out);
+    matmul(pool, x.data(), 1, w, want.data());
+    for (auto [first, count] : {std::pair{0, 8}, {8, 24}, {16, 28}, {40, 4}}) {
+      std::vector<float> y(count, -7.0f);
+      matvec_rows(w, first, count, x.data(), y.data());
+      EXPECT_EQ(y, std::vector<float>(want.begin() + first, want.begin() + first + count))
+          << dtype_name(w.dtype) << (w.layout == MatrixLayout::kRowGroupsOf8 ? " grouped" : "") << ", rows "
+          << first << ".." << first + count;
+    }
+  }
+  EXPECT_THROW(matvec_rows(views[0], 40, 8, x.data(), std::vector<float>(8).data()), Error);
+  if (views.size() > 4) {  // a run must start a group of rows
+    EXPECT_THROW(matvec_rows(views[4], 4, 8, x.data(), std::vector<float>(8).data()), Error);
   }
 }
 
