@@ -53,6 +53,7 @@ int run_export_gguf(const ExportGgufFlags& flags) {
   // checkpoint never needs a second in-memory copy.
   WeightLoadOptions load_options;
   load_options.group_rows = false;  // written as stored: row-major
+  load_options.decode_kv_b_q8_0 = false;
   std::shared_ptr<const ModelWeights> weights = ModelWeights::load(flags.model_path, load_options);
   for (const std::string& warning : weights->warnings()) std::cerr << "warning: " << warning << "\n";
   GgufWriter writer;

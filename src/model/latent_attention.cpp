@@ -100,7 +100,7 @@ void LatentAttention::attend_heads(int64_t layer, const LayerWeights& weights, c
       outputs_of[t] = absorbed + (t * heads + j) * width;
       std::memcpy(outputs_of[t] + rank, inputs_of[t] + nope, rope * sizeof(float));
     }
-    combine_rows(weights.kv_b_proj, j * (nope + v), nope, inputs_of, outputs_of, count);
+    absorb_queries(weights, j, inputs_of, outputs_of, count);
   }
   for (int64_t t = 0; t < count; ++t) {
     const int64_t context = tasks[t].position + 1;
@@ -116,7 +116,7 @@ void LatentAttention::attend_heads(int64_t layer, const LayerWeights& weights, c
       inputs_of[t] = latent_out + (t * heads + j) * rank;
       outputs_of[t] = out + tasks[t].row * heads * v + j * v;
     }
-    dot_rows(weights.kv_b_proj, j * (nope + v) + nope, v, inputs_of, outputs_of, count);
+    expand_outputs(weights, j, inputs_of, outputs_of, count);
   }
 }
 
@@ -151,7 +151,7 @@ void LatentAttention::attend_few(int64_t layer, const LayerWeights& weights,
         const float* query = inputs.queries + tasks[t].row * heads * qk + j * qk;
         float* absorbed = few_absorbed_.data() + (t * heads + j) * width;
         std::memcpy(absorbed + rank, query + nope, rope * sizeof(float));
-        combine_rows(weights.kv_b_proj, j * (nope + v), nope, &query, &absorbed, 1, (j + 1) * (nope + v));
+        absorb_queries(weights, j, &query, &absorbed, 1);
       }
     }
   });
@@ -189,11 +189,31 @@ void LatentAttention::attend_few(int64_t layer, const LayerWeights& weights,
       for (int64_t g = 0; g < num_heads; ++g) {
         const float* input = latent_out + g * rank;
         float* output = out + tasks[t].row * heads * v + (first_head + g) * v;
-        const int64_t first = (first_head + g) * (nope + v) + nope;
-        dot_rows(weights.kv_b_proj, first, v, &input, &output, 1, first + nope + v);
+        expand_outputs(weights, first_head + g, &input, &output, 1);
       }
     }
   });
+}
+
+void LatentAttention::absorb_queries(const LayerWeights& weights, int64_t head, const float* const* queries,
+                                     float* const* absorbed, int64_t tokens) const {
+  const int64_t nope = config_.qk_nope_head_dim, kv = nope + config_.v_head_dim, rank = config_.kv_lora_rank;
+  if (weights.kv_b_absorb.rows == 0) {
+    // Rows of W_uk widened once for all tokens; the next head's asked for into L2 meanwhile.
+    return combine_rows(weights.kv_b_proj, head * kv, nope, queries, absorbed, tokens, (head + 1) * kv);
+  }
+  for (int64_t t = 0; t < tokens; ++t)
+    matvec_rows(weights.kv_b_absorb, head * rank, rank, queries[t], absorbed[t]);
+}
+
+void LatentAttention::expand_outputs(const LayerWeights& weights, int64_t head, const float* const* latents,
+                                     float* const* outputs, int64_t tokens) const {
+  const int64_t nope = config_.qk_nope_head_dim, v = config_.v_head_dim, kv = nope + v;
+  if (weights.kv_b_expand.rows == 0) {
+    const int64_t first = head * kv + nope;
+    return dot_rows(weights.kv_b_proj, first, v, latents, outputs, tokens, first + kv);
+  }
+  for (int64_t t = 0; t < tokens; ++t) matvec_rows(weights.kv_b_expand, head * v, v, latents[t], outputs[t]);
 }
 
 bool LatentAttention::prefers_materialized(const SequenceSpan& sequence) const {

@@ -66,6 +66,13 @@ class LatentAttention : public AttentionBackend {
   // are what comes from memory, and this way each thread reads its part of them once.
   void attend_few(int64_t layer, const LayerWeights& weights, const std::vector<AttentionTask>& tasks,
                   const AttentionInputs& inputs, const KvCache& cache, float* out);
+  // Head `head`'s q_nope · W_uk for each of `tokens` queries (kv_lora_rank numbers each), and its
+  // attention-weighted latents · W_uvᵀ (v numbers each): through kv_b_proj's q8_0 copies where the
+  // weights have them, else its rows. A token's bits do not depend on the others'.
+  void absorb_queries(const LayerWeights& weights, int64_t head, const float* const* queries,
+                      float* const* absorbed, int64_t tokens) const;
+  void expand_outputs(const LayerWeights& weights, int64_t head, const float* const* latents,
+                      float* const* outputs, int64_t tokens) const;
   // Every head of tasks[0 .. count), on one thread.
   void attend_heads(int64_t layer, const LayerWeights& weights, const AttentionTask* tasks, int64_t count,
                     const AttentionInputs& inputs, const KvCache& cache, float* scratch, float* out) const;

@@ -1,12 +1,15 @@
 #include "model/weights.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <set>
 
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "core/progress_bar.h"
+#include "kernels/matmul.h"
+#include "kernels/quantize.h"
 #include "kernels/row_groups.h"
 #include "model/weight_conversion.h"
 
@@ -83,6 +86,7 @@ std::shared_ptr<ModelWeights> ModelWeights::load(const std::string& model_dir,
   };
   if (options.dtype && *options.dtype != weights->matrix_dtype()) weights->convert(options, pool());
   if (options.group_rows) weights->group_rows(pool);
+  if (options.decode_kv_b_q8_0) weights->quantize_kv_b_for_decode(pool);
   return weights;
 }
 
@@ -110,6 +114,53 @@ void ModelWeights::group_rows(const std::function<ThreadPool&()>& pool) {
     const MatrixView replaced = *matrices[i];
     *matrices[i] = cpm::group_rows(replaced, grouped_.data() + offsets[i], pool());
     release(replaced);
+  }
+}
+
+void ModelWeights::quantize_kv_b_for_decode(const std::function<ThreadPool&()>& get_pool) {
+  const ModelConfig& c = config_;
+  const int64_t nope = c.qk_nope_head_dim, v = c.v_head_dim, rank = c.kv_lora_rank, kv = nope + v;
+  if (layers_.empty() || dtype_info(matrix_dtype()).block_size == 1) return;
+  if (dtype_info(layers_[0].kv_b_proj.dtype).block_size != 1) return;
+  if (nope % 32 != 0 || rank % 32 != 0 || v % kRowsPerGroup != 0) return;  // toy shapes keep the rows
+  const int64_t heads = layers_[0].kv_b_proj.rows / kv;
+  ThreadPool& pool = get_pool();
+  const MatrixView absorb_shape = make_matrix_view(DType::kQ8_0, heads * rank, nope, nullptr);
+  const MatrixView expand_shape = make_matrix_view(DType::kQ8_0, heads * v, rank, nullptr);
+  const bool grouped = matmul_prefers_row_groups(absorb_shape);
+  const auto bytes_of = [&](const MatrixView& m) {
+    return ((grouped ? grouped_bytes(m) : m.num_bytes()) + 63) / 64 * 64;
+  };
+  const int64_t expand_offset = bytes_of(absorb_shape), layer_bytes = expand_offset + bytes_of(expand_shape);
+  decode_kv_b_ = LargeBuffer(static_cast<size_t>(layer_bytes * static_cast<int64_t>(layers_.size())));
+  std::vector<uint8_t> absorb(absorb_shape.num_bytes()), expand(expand_shape.num_bytes());
+  const auto place = [&](const MatrixView& rows, uint8_t* out) {
+    if (grouped) return cpm::group_rows(rows, out, pool);
+    std::memcpy(out, rows.data, rows.num_bytes());
+    return make_matrix_view(rows.dtype, rows.rows, rows.cols, out);
+  };
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    LayerWeights& l = layers_[i];
+    pool.parallel_for(heads, 1, [&](int, int64_t begin, int64_t end) {
+      std::vector<float> block(kv * rank), column(nope);
+      for (int64_t h = begin; h < end; ++h) {
+        for (int64_t r = 0; r < kv; ++r) load_row(l.kv_b_proj, h * kv + r, block.data() + r * rank);
+        for (int64_t j = 0; j < rank; ++j) {  // W_uk's column j: latent j's weight in each nope row
+          for (int64_t r = 0; r < nope; ++r) column[r] = block[r * rank + j];
+          quantize_row_q8_0(
+              column.data(), nope,
+              reinterpret_cast<BlockQ8_0*>(absorb.data() + (h * rank + j) * absorb_shape.row_bytes));
+        }
+        for (int64_t r = 0; r < v; ++r)
+          quantize_row_q8_0(
+              block.data() + (nope + r) * rank, rank,
+              reinterpret_cast<BlockQ8_0*>(expand.data() + (h * v + r) * expand_shape.row_bytes));
+      }
+    });
+    uint8_t* out = decode_kv_b_.data() + static_cast<int64_t>(i) * layer_bytes;
+    l.kv_b_absorb = place(make_matrix_view(DType::kQ8_0, heads * rank, nope, absorb.data()), out);
+    l.kv_b_expand =
+        place(make_matrix_view(DType::kQ8_0, heads * v, rank, expand.data()), out + expand_offset);
   }
 }
 
@@ -297,10 +348,13 @@ void ModelWeights::keep_shard() {
 int64_t ModelWeights::weight_bytes_per_token() const {
   int64_t total = lm_head_.num_bytes();
   for (const LayerWeights& layer : layers_) {
-    for (const MatrixView* m : {&layer.q_a_proj, &layer.q_b_proj, &layer.kv_a_proj_with_mqa, &layer.kv_b_proj,
-                                &layer.o_proj, &layer.gate_proj, &layer.up_proj, &layer.down_proj}) {
+    for (const MatrixView* m : {&layer.q_a_proj, &layer.q_b_proj, &layer.kv_a_proj_with_mqa, &layer.o_proj,
+                                &layer.gate_proj, &layer.up_proj, &layer.down_proj}) {
       total += m->num_bytes();
     }
+    // Decode reads kv_b_proj's q8_0 copies where there are some.
+    total += layer.kv_b_absorb.rows > 0 ? layer.kv_b_absorb.num_bytes() + layer.kv_b_expand.num_bytes()
+                                        : layer.kv_b_proj.num_bytes();
   }
   return total;
 }

@@ -26,7 +26,13 @@ struct LayerWeights {
   MatrixView kv_a_proj_with_mqa;  // [kv_lora_rank + rope, hidden]
   std::vector<float> kv_a_layernorm;
   MatrixView kv_b_proj;  // [heads * (nope + v), kv_lora_rank]
-  MatrixView o_proj;     // [hidden, heads * v]
+  // Under the block formats, decode's q8_0 copies of kv_b_proj (WeightLoadOptions::decode_kv_b_q8_0):
+  // W_uk with each head's block transposed, [heads * kv_lora_rank, nope], and W_uv, [heads * v,
+  // kv_lora_rank]. Decode takes every head's query and output through them each token, in integer
+  // dot products over half of bf16's bytes. Empty (0 rows) otherwise; kv_b_proj serves prefill.
+  MatrixView kv_b_absorb;
+  MatrixView kv_b_expand;
+  MatrixView o_proj;  // [hidden, heads * v]
   std::vector<float> post_attention_layernorm;
   MatrixView gate_proj;  // [intermediate, hidden]
   MatrixView up_proj;    // [intermediate, hidden]
@@ -51,6 +57,9 @@ struct WeightLoadOptions {
   // faster so (kernels/row_groups.h; their checkpoint bytes are then dropped from memory). Writers of
   // checkpoints turn this off: named_matrices() refuses grouped matrices.
   bool group_rows = true;
+  // Under the block formats, q8_0 copies of kv_b_proj for decode (LayerWeights::kv_b_absorb), where
+  // the shapes allow whole blocks (nope and kv_lora_rank multiples of 32, v of 8). Writers turn it off.
+  bool decode_kv_b_q8_0 = true;
 };
 
 class ModelWeights {
@@ -87,6 +96,7 @@ class ModelWeights {
   // pool() is called only when some matrix is grouped.
   void group_rows(const std::function<ThreadPool&()>& pool);
   void release(const MatrixView& replaced);
+  void quantize_kv_b_for_decode(const std::function<ThreadPool&()>& pool);
   MatrixView matrix(const std::string& name, int64_t rows, int64_t cols);
   std::vector<float> vector(const std::string& name, int64_t size);
 
@@ -102,6 +112,7 @@ class ModelWeights {
   std::vector<std::string> warnings_;
   std::vector<std::vector<uint8_t>> converted_;  // storage of matrices converted at load
   LargeBuffer grouped_;                          // storage of the matrices grouped by rows
+  LargeBuffer decode_kv_b_;                      // storage of kv_b_absorb and kv_b_expand
 };
 
 }  // namespace cpm

@@ -7,9 +7,11 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "core/error.h"
 #include "kernels/cpu_features.h"
+#include "kernels/matmul.h"
 #include "model/random_checkpoint.h"
 #include "model/sequence_runner.h"
 #include "temp_dir.h"
@@ -116,6 +118,73 @@ TEST(QuantizationShapes, MiniCPM3_4bLogitsStayClose) {
     EXPECT_GE(cosine(f32_run.feed(prompt), quantized_run.feed(prompt)), bound) << "prefill";
     for (int32_t token : decoded)
       EXPECT_GE(cosine(f32_run.feed({token}), quantized_run.feed({token})), bound) << "decode " << token;
+  }
+}
+
+double relative_rms_error(const std::vector<float>& got, const std::vector<float>& want) {
+  double error = 0, norm = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    error += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
+    norm += static_cast<double>(want[i]) * want[i];
+  }
+  return std::sqrt(error / norm);
+}
+
+// Under the block formats decode multiplies through kv_b_proj's q8_0 copies (W_uk transposed per head,
+// and W_uv): each head's product within q8_0's rounding of the bf16 rows', logits too, and decode's
+// bytes count the copies. Float formats and writers keep the rows only.
+TEST(QuantizationShapes, DecodeTakesKvBCopiesInQ8_0) {
+  test::TempDir dir;
+  write_random_checkpoint(dir.str(), random_checkpoint_config("demo"), 6, DType::kBF16);
+  ThreadPool pool(2);
+  WeightLoadOptions rows_only{DType::kQ8_0, &pool};
+  rows_only.decode_kv_b_q8_0 = false;
+  const auto with_rows = ModelWeights::load(dir.str(), rows_only);
+  const auto with_copies = ModelWeights::load(dir.str(), {DType::kQ8_0, &pool});
+  EXPECT_EQ(with_rows->layers()[0].kv_b_absorb.rows, 0);
+  EXPECT_EQ(ModelWeights::load(dir.str(), {DType::kBF16, &pool})->layers()[0].kv_b_absorb.rows, 0);
+  const ModelConfig& c = with_copies->config();
+  const int64_t heads = c.num_attention_heads, nope = c.qk_nope_head_dim, v = c.v_head_dim;
+  const int64_t rank = c.kv_lora_rank, kv = nope + v;
+  const LayerWeights& layer = with_copies->layers()[1];
+  ASSERT_EQ(layer.kv_b_absorb.dtype, DType::kQ8_0);
+  ASSERT_EQ(layer.kv_b_absorb.rows, heads * rank);
+  ASSERT_EQ(layer.kv_b_absorb.cols, nope);
+  ASSERT_EQ(layer.kv_b_expand.rows, heads * v);
+  ASSERT_EQ(layer.kv_b_expand.cols, rank);
+  const int64_t copies = layer.kv_b_absorb.num_bytes() + layer.kv_b_expand.num_bytes();
+  EXPECT_EQ(with_rows->weight_bytes_per_token() - with_copies->weight_bytes_per_token(),
+            c.num_hidden_layers * (layer.kv_b_proj.num_bytes() - copies));
+  std::mt19937 random(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t h : {int64_t{0}, heads - 1}) {
+    SCOPED_TRACE("head " + std::to_string(h));
+    std::vector<float> query(nope), latent(rank), absorbed(rank), want_absorbed(rank), output(v),
+        want_output(v);
+    for (float& x : query) x = normal(random);
+    for (float& x : latent) x = normal(random);
+    const float* in = query.data();
+    float* out = want_absorbed.data();
+    combine_rows(layer.kv_b_proj, h * kv, nope, &in, &out, 1);
+    matvec_rows(layer.kv_b_absorb, h * rank, rank, query.data(), absorbed.data());
+    EXPECT_LT(relative_rms_error(absorbed, want_absorbed), 0.01);
+    in = latent.data();
+    out = want_output.data();
+    dot_rows(layer.kv_b_proj, h * kv + nope, v, &in, &out, 1);
+    matvec_rows(layer.kv_b_expand, h * v, v, latent.data(), output.data());
+    EXPECT_LT(relative_rms_error(output, want_output), 0.01);
+  }
+  // Logits: as close to f32 as q8_0 with kv_b_proj's rows (0.99987-0.99993 measured for both), and
+  // to those within q8_0's own rounding.
+  MiniCPM3 rows_model(with_rows, {}, pool), copies_model(with_copies, {}, pool);
+  MiniCPM3 f32_model(ModelWeights::load(dir.str(), {DType::kF32, &pool}), {}, pool);
+  const std::vector<int32_t> prompt = {1, 50, 700, 1999, 3, 1024};
+  SequenceRunner rows_run(rows_model, 10), copies_run(copies_model, 10), f32_run(f32_model, 10);
+  for (const auto& tokens : std::vector<std::vector<int32_t>>{prompt, {5}, {600}, {2047}, {9}}) {
+    SCOPED_TRACE("after token " + std::to_string(tokens.back()));
+    const std::vector<float> rows = rows_run.feed(tokens), copied = copies_run.feed(tokens);
+    EXPECT_GE(cosine(f32_run.feed(tokens), copied), 0.999);
+    EXPECT_GE(cosine(rows, copied), 0.9995);
   }
 }
 

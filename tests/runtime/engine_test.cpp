@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "model/random_checkpoint.h"
+#include "temp_dir.h"
 #include "test_paths.h"
 
 namespace cpm {
@@ -132,6 +134,28 @@ TEST_F(EngineTest, ResultsAreBitwiseIndependentOfLoad) {
     EXPECT_EQ(result.tokens, alone.tokens);
     EXPECT_EQ(result.logprobs, alone.logprobs);
   }
+}
+
+// Block-quantized weights with the demo model's shapes, where decode takes kv_b_proj's q8_0 copies:
+// alone (one task, its heads split over the threads) and batched (each task's heads on one thread),
+// a request's results are still the same bits.
+TEST_F(EngineTest, QuantizedKvBCopiesKeepResultsBitwiseIndependentOfLoad) {
+  test::TempDir dir;
+  write_random_checkpoint(dir.str(), random_checkpoint_config("demo"), 8, DType::kBF16);
+  const auto weights = ModelWeights::load(dir.str(), {DType::kQ8_0, &pool_});
+  ASSERT_GT(weights->layers()[0].kv_b_absorb.rows, 0);
+  MiniCPM3 model(weights, deterministic(), pool_);
+  const std::vector<int32_t> prompt = prompt_of(30, 1);
+  const Result alone = run_all(*make_engine(4096, 512, false, &model), {request_of("alone", prompt)})[0];
+  ASSERT_EQ(alone.tokens.size(), 24u);
+  auto engine = make_engine(4096, 512, false, &model);
+  std::vector<EngineRequest> requests;
+  for (int i = 0; i < 4; ++i)
+    requests.push_back(request_of("other" + std::to_string(i), prompt_of(8 + 13 * i, i + 2), 20 + i));
+  requests.insert(requests.begin() + 1, request_of("target", prompt));
+  const Result batched = run_all(*engine, std::move(requests))[1];
+  EXPECT_EQ(batched.tokens, alone.tokens);
+  EXPECT_EQ(batched.logprobs, alone.logprobs);
 }
 
 TEST_F(EngineTest, WithoutDeterministicInferenceResultsAgreeWithinRounding) {
