@@ -11,11 +11,12 @@
 namespace cpm {
 
 LatentAttention::LatentAttention(const ModelConfig& config, ThreadPool& pool, bool materialized_prefill,
-                                 int64_t expansion_budget_bytes)
+                                 int64_t expansion_budget_bytes, int64_t one_pass_cache_bytes)
     : config_(config),
       pool_(pool),
       materialized_prefill_(materialized_prefill),
-      expansion_budget_bytes_(expansion_budget_bytes) {}
+      expansion_budget_bytes_(expansion_budget_bytes),
+      one_pass_cache_bytes_(one_pass_cache_bytes) {}
 
 void LatentAttention::attend(int64_t layer, const LayerWeights& weights, const ForwardBatch& batch,
                              const AttentionInputs& inputs, KvCache& cache, float* out) {
@@ -144,21 +145,51 @@ void LatentAttention::attend_few(int64_t layer, const LayerWeights& weights,
     return CachedRows{few_rows_.data() + first_row[t], tasks[t].position + 1, cache.dtype()};
   };
   // q_nope · W_uk puts each head's query in latent space; the rope part is used as is.
-  pool_.parallel_for(count * chunks, 1, [&](int, int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t t = item / chunks, first_head = item % chunks * chunk;
-      for (int64_t j = first_head; j < std::min(heads, first_head + chunk); ++j) {
-        const float* query = inputs.queries + tasks[t].row * heads * qk + j * qk;
-        float* absorbed = few_absorbed_.data() + (t * heads + j) * width;
-        std::memcpy(absorbed + rank, query + nope, rope * sizeof(float));
-        absorb_queries(weights, j, &query, &absorbed, 1);
-      }
+  const auto absorb = [&](int64_t t, int64_t first_head, int64_t num_heads) {
+    for (int64_t j = first_head; j < first_head + num_heads; ++j) {
+      const float* query = inputs.queries + tasks[t].row * heads * qk + j * qk;
+      float* absorbed = few_absorbed_.data() + (t * heads + j) * width;
+      std::memcpy(absorbed + rank, query + nope, rope * sizeof(float));
+      absorb_queries(weights, j, &query, &absorbed, 1);
     }
+  };
+  // Softmax, attention-weighted latents and their product with W_uvᵀ.
+  const auto finish = [&](int64_t t, int64_t first_head, int64_t num_heads) {
+    const int64_t context = tasks[t].position + 1;
+    float* scores = few_scores_.data() + heads * first_row[t] + first_head * context;
+    float* latent_out = few_latent_out_.data() + (t * heads + first_head) * rank;
+    for (int64_t g = 0; g < num_heads; ++g) softmax(scores + g * context, context);
+    attention_weighted_sum(scores, num_heads, cached_rows(t), rank, latent_out);
+    for (int64_t g = 0; g < num_heads; ++g) {
+      const float* input = latent_out + g * rank;
+      float* output = out + tasks[t].row * heads * v + (first_head + g) * v;
+      expand_outputs(weights, first_head + g, &input, &output, 1);
+    }
+  };
+  int64_t longest = 0;
+  for (const AttentionTask& task : tasks) longest = std::max(longest, task.position + 1);
+  const int64_t row_bytes = dtype_bytes(cache.dtype(), width);
+  if (longest * row_bytes <= one_pass_cache_bytes_) {
+    // A short context: each thread reads all of it for its heads, in one parallel region.
+    pool_.parallel_for(count * chunks, 1, [&](int, int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t t = item / chunks, first_head = item % chunks * chunk;
+        const int64_t num_heads = std::min(chunk, heads - first_head), context = tasks[t].position + 1;
+        absorb(t, first_head, num_heads);
+        attention_scores(few_absorbed_.data() + (t * heads + first_head) * width, num_heads, width,
+                         cached_rows(t), scale,
+                         few_scores_.data() + heads * first_row[t] + first_head * context);
+        finish(t, first_head, num_heads);
+      }
+    });
+    return;
+  }
+  pool_.parallel_for(count * chunks, 1, [&](int, int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item)
+      absorb(item / chunks, item % chunks * chunk, std::min(chunk, heads - item % chunks * chunk));
   });
   // Scores: every head against a part of the rows, so each thread reads its part of the cold cache
   // once. A score is one dot product: the same bits whichever part computes it.
-  int64_t longest = 0;
-  for (const AttentionTask& task : tasks) longest = std::max(longest, task.position + 1);
   scratch_.reserve(pool_.num_threads(), heads * ((longest + threads - 1) / threads));  // one part's scores
   pool_.parallel_for(count * threads, 1, [&](int thread, int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
@@ -177,21 +208,9 @@ void LatentAttention::attend_few(int64_t layer, const LayerWeights& weights,
                     part.count * sizeof(float));
     }
   });
-  // Softmax, attention-weighted latents and their product with W_uvᵀ, per run of heads.
   pool_.parallel_for(count * chunks, 1, [&](int, int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t t = item / chunks, first_head = item % chunks * chunk;
-      const int64_t num_heads = std::min(chunk, heads - first_head), context = tasks[t].position + 1;
-      float* scores = few_scores_.data() + heads * first_row[t] + first_head * context;
-      float* latent_out = few_latent_out_.data() + (t * heads + first_head) * rank;
-      for (int64_t g = 0; g < num_heads; ++g) softmax(scores + g * context, context);
-      attention_weighted_sum(scores, num_heads, cached_rows(t), rank, latent_out);
-      for (int64_t g = 0; g < num_heads; ++g) {
-        const float* input = latent_out + g * rank;
-        float* output = out + tasks[t].row * heads * v + (first_head + g) * v;
-        expand_outputs(weights, first_head + g, &input, &output, 1);
-      }
-    }
+    for (int64_t item = begin; item < end; ++item)
+      finish(item / chunks, item % chunks * chunk, std::min(chunk, heads - item % chunks * chunk));
   });
 }
 

@@ -27,9 +27,16 @@ class LatentAttention : public AttentionBackend {
   // per head and context row with MiniCPM3-4B's shapes: all 40 heads at once up to 2,912 rows, one
   // at a time past 116,000).
   static constexpr int64_t kExpansionBudgetBytes = int64_t{128} << 20;
+  // Decode against a context of at most this many cached bytes (per layer) runs in one parallel
+  // region, the threads splitting the heads; longer ones split the cached rows for the scores, so
+  // each thread reads its part once, at the cost of two more waits. With q4_0 MiniCPM3-4B on 2 threads
+  // one region was 3-5% faster per step up to 2,048 rows (2.4 MB), 3% slower at 4,096
+  // (docs/PERFORMANCE.md).
+  static constexpr int64_t kOnePassCacheBytes = int64_t{3} << 20;
 
   LatentAttention(const ModelConfig& config, ThreadPool& pool, bool materialized_prefill = false,
-                  int64_t expansion_budget_bytes = kExpansionBudgetBytes);
+                  int64_t expansion_budget_bytes = kExpansionBudgetBytes,
+                  int64_t one_pass_cache_bytes = kOnePassCacheBytes);
   const char* name() const override { return "latent"; }
   int64_t cache_row_width() const override { return config_.kv_lora_rank + config_.qk_rope_head_dim; }
   // Every head scores the whole cache row and sums its latent part.
@@ -61,9 +68,8 @@ class LatentAttention : public AttentionBackend {
   // heads' K nope and V for every context row) and latents_ (the shared rope key).
   void attend_expanded_heads(const SequenceSpan& sequence, int64_t first_head, int64_t num_heads,
                              const AttentionInputs& inputs, float* out);
-  // Fewer tasks than threads (decode): the threads split each task's heads to fold its queries, then
-  // its cached rows for the scores, then its heads again for softmax, sums and outputs. The cache rows
-  // are what comes from memory, and this way each thread reads its part of them once.
+  // Fewer tasks than threads (decode): the threads split each task's heads, and for a context past
+  // one_pass_cache_bytes_ they split its cached rows for the scores in between (the same bits).
   void attend_few(int64_t layer, const LayerWeights& weights, const std::vector<AttentionTask>& tasks,
                   const AttentionInputs& inputs, const KvCache& cache, float* out);
   // Head `head`'s q_nope · W_uk for each of `tokens` queries (kv_lora_rank numbers each), and its
@@ -81,6 +87,7 @@ class LatentAttention : public AttentionBackend {
   ThreadPool& pool_;
   const bool materialized_prefill_;
   const int64_t expansion_budget_bytes_;
+  const int64_t one_pass_cache_bytes_;
   ThreadScratch scratch_;
   AlignedVector<float> latents_;   // [context, rank + rope]: the cached rows as f32
   AlignedVector<float> expanded_;  // [context, group * (nope + v)]: kv_b_proj of the latents, a head group
