@@ -343,6 +343,14 @@ TEST_P(AttentionKernelTest, ScoresAndWeightedSumsMatchReference) {
       for (int s = first; s < count; ++s)
         ASSERT_EQ(part_scores[h * part.count + s - first], scores[h * count + s])
             << "head " << h << " row " << s;
+    // And it splits the heads: any run of heads gets the same bits as among all of them.
+    if (heads > 2) {
+      std::vector<float> run_scores((heads - 2) * count);
+      attention_scores(queries.data() + width, heads - 2, width, cached, 0.5f, run_scores.data());
+      for (int h = 1; h < heads - 1; ++h)
+        for (int s = 0; s < count; ++s)
+          ASSERT_EQ(run_scores[(h - 1) * count + s], scores[h * count + s]) << "head " << h << " row " << s;
+    }
   }
 }
 
