@@ -163,10 +163,11 @@ void quant_tiles(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
 // R activation rows against a group of eight weight rows (kernels/row_groups.h): panel_tile's sums
 // with the blocks unpacked in registers as they stream in. Decode reads one stream per thread, and
 // the hardware prefetcher alone keeps too few of its lines in flight: each block asks for the one
-// kPrefetchBytes ahead, into L2. On a Zen 4, 2.3 KB into L1 (best on the machines before) left
-// down_proj's shape at 30-33 GB/s while the machine read 43-51 (likely the stream pushing its 12.8 KB
-// of activations out of L1), and a token's q4_0 products at 44-47 where 6 or 8 KB into L2 streamed
-// 48-52; at 33 GB/s, 8 KB lost 3-6% and 6 KB nothing, in either format (docs/PERFORMANCE.md).
+// kPrefetchBytes ahead, into L2, for every R (without it, 4 rows ran at 17-19 tokens/s per step of a
+// batch of 4 where they run at 27.5-28.5 with it). On a Zen 4, 2.3 KB into L1 (best on the machines before)
+// left down_proj's shape at 30-33 GB/s while the machine read 43-51 (likely the stream pushing its 12.8 KB of
+// activations out of L1), and a token's q4_0 products at 44-47 where 6 or 8 KB into L2 streamed 48-52; at 33
+// GB/s, 8 KB lost 3-6% and 6 KB nothing, in either format (docs/PERFORMANCE.md).
 template <DType kType, int R>
 void group_tile(const uint8_t* group, const ActivationBlock* xq, int64_t blocks, float* y, int64_t y_stride,
                 int valid) {
@@ -176,7 +177,7 @@ void group_tile(const uint8_t* group, const ActivationBlock* xq, int64_t blocks,
   __m256 acc_lo[R], acc_hi[R];
   for (int r = 0; r < R; ++r) acc_lo[r] = acc_hi[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
-    if constexpr (R <= 2) {
+    {
       const char* ahead = reinterpret_cast<const char*>(group + b * kBlockBytes + kPrefetchBytes);
       for (int64_t line = 0; line < kBlockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T1);
     }
@@ -215,14 +216,18 @@ void group_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
   }
 }
 
-// From this many activation rows on, packing weight panels costs less than it saves.
-constexpr int64_t kPanelMinRows = 8;
+// From this many activation rows on, packing weight panels costs less than it saves: row-major
+// weights, and weights grouped by rows (whose tiles prefetch). Grouped, on a Zen 4 (2
+// threads, MiniCPM3-4B, prefill tokens/s of grouped tiles against panels): q4_0 29.5/22.3 at 16 rows,
+// 28.6/23.0 at 32, 27.0/24.2 at 64, 30.3/31.8 at 96, 30.1/32.8 at 128; q8_0 27.0/19.1 at 32,
+// 25.1/23.8 at 96, then about level.
+constexpr int64_t kPanelMinRows = 8, kGroupedPanelMinRows = 80;
 
 template <DType kType>
 void quant_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin, int64_t o_end,
                  float* y, int64_t y_stride) {
   if (w.layout == MatrixLayout::kRowGroupsOf8) {  // o_begin is a multiple of kRowsPerGroup
-    if (rows >= kPanelMinRows) return panels<kType>(xq, rows, w, o_begin, o_end, y, y_stride);
+    if (rows >= kGroupedPanelMinRows) return panels<kType>(xq, rows, w, o_begin, o_end, y, y_stride);
     return group_range<kType>(xq, rows, w, o_begin, o_end, y, y_stride);
   }
   if (rows < 4) {
