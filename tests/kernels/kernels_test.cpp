@@ -73,14 +73,17 @@ TEST_P(MatmulTest, MatchesReferenceForOddShapesAndZeroRows) {
 }
 
 TEST_P(MatmulTest, RowResultsDoNotDependOnBatchOrThreads) {
+  // 7 and 21 rows: decode tiles of 4 rows and single ones; 49 outputs: tiles of 2 and 1.
   ThreadPool one(1), two(2);
-  const TestMatrix w = make_matrix(GetParam(), 48, 100, 3);
-  const std::vector<float> x = random_floats(7 * 100, 4);
-  std::vector<float> batched(7 * 48), single(48);
-  matmul(two, x.data(), 7, w.view, batched.data());
-  for (int r = 0; r < 7; ++r) {
-    matmul(one, x.data() + r * 100, 1, w.view, single.data());
-    for (int o = 0; o < 48; ++o) ASSERT_EQ(single[o], batched[r * 48 + o]);
+  const TestMatrix w = make_matrix(GetParam(), 49, 100, 3);
+  for (int rows : {7, 21}) {
+    const std::vector<float> x = random_floats(rows * 100, 4);
+    std::vector<float> batched(rows * 49), single(49);
+    matmul(two, x.data(), rows, w.view, batched.data());
+    for (int r = 0; r < rows; ++r) {
+      matmul(one, x.data() + r * 100, 1, w.view, single.data());
+      for (int o = 0; o < 49; ++o) ASSERT_EQ(single[o], batched[r * 49 + o]) << rows << " rows, row " << r;
+    }
   }
 }
 
