@@ -61,12 +61,16 @@ inline __m256 lane_sums8(const __m256* v) {
 // rows the panels were ahead, 18.9 against 18.2.
 constexpr int64_t kFloatDecodeMaxRows = 32;
 constexpr int kFloatDecodeRows = 4;
+// How far ahead the decode tiles ask for weights, at least: one tile of q_b_proj's short bf16 rows
+// (2 x 1.5 KB) left it streaming at 33 GB/s where the other products ran 46-52; 8 KB (two tiles) brought
+// it to 46-50, and 16 KB did no better (docs/PERFORMANCE.md).
+constexpr int64_t kFloatPrefetchBytes = 8192;
 
 // Decode: R activation rows against O weight rows streamed at once. Short streams are more than the
-// hardware prefetcher follows well, so each line read asks for the line at the same place in the
-// next tile's rows (O rows on: the next tile the thread runs) into L2. On a Zen 4 that streamed bf16
-// at 1.2-1.9x the speed of asking for each row's line 1 KB ahead into L1, which had measured best on
-// the machines before (docs/PERFORMANCE.md).
+// hardware prefetcher follows well, so each line read asks for the line at the same place in a later
+// tile's rows (the next tile the thread runs, or further for short rows) into L2. On a Zen 4 that streamed
+// bf16 at 1.2-1.9x the speed of asking for each row's line 1 KB ahead into L1, which had measured best on the
+// machines before (docs/PERFORMANCE.md).
 template <DType kType, int O, int R>
 void float_tile(const float* x, int64_t x_stride, const MatrixView& w, int64_t o, float* y,
                 int64_t y_stride) {
@@ -77,7 +81,8 @@ void float_tile(const float* x, int64_t x_stride, const MatrixView& w, int64_t o
   const uint8_t* rows[O];
   for (int c = 0; c < O; ++c) rows[c] = w.row(o + c);
   constexpr int64_t kElementBytes = kType == DType::kF32 ? 4 : 2;
-  const int64_t next_tile = O * w.row_bytes;
+  const int64_t tile_bytes = O * w.row_bytes;
+  const int64_t next_tile = std::max<int64_t>(1, kFloatPrefetchBytes / tile_bytes) * tile_bytes;
   for (int64_t i = 0; i < full; i += 8) {
     if constexpr (O > 1) {
       if (i % (64 / kElementBytes) == 0)
