@@ -125,6 +125,29 @@ TEST(ShardedForward, QuantizedSlicesGroupedByRows) {
   std::filesystem::remove_all(dir);
 }
 
+// Shapes whose kv_b_proj gets decode's q8_0 copies (nope and kv_lora_rank multiples of 32): each rank
+// copies its own heads' rows, and its decode steps still match one process.
+TEST(ShardedForward, QuantizedKvBCopiesPerRank) {
+  const std::string dir = test::binary_dir() + "/tensor_parallel_kv_b_copies";
+  nlohmann::ordered_json config = random_checkpoint_config("tiny");
+  config["intermediate_size"] = 128;
+  config["v_head_dim"] = 16;
+  config["qk_nope_head_dim"] = 32;
+  config["kv_lora_rank"] = 32;
+  write_random_checkpoint(dir, config, 13, DType::kBF16);
+  WeightLoadOptions options{DType::kQ8_0};
+  options.tp_rank = 1;
+  options.tp_size = 2;
+  const auto shard = ModelWeights::load(dir, options);
+  ASSERT_EQ(shard->layers()[0].kv_b_absorb.rows, 2 * 32);  // two heads of 32 latent rows
+  ASSERT_EQ(shard->layers()[0].kv_b_expand.rows, 2 * 16);
+  for (DType dtype : {DType::kQ8_0, DType::kQ4_0}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    expect_close(run_whole(dir, "latent", dtype), run_sharded(dir, "latent", 2, dtype));
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ShardedForward, UnevenSplitIsRefusedNamingTheDimension) {
   WeightLoadOptions options;
   options.tp_rank = 0;
