@@ -166,28 +166,31 @@ void LatentAttention::attend_few(int64_t layer, const LayerWeights& weights,
       expand_outputs(weights, first_head + g, &input, &output, 1);
     }
   };
+  // fn(t, first_head, num_heads) for every token's runs of heads, in one parallel region.
+  const auto for_head_runs = [&](const auto& fn) {
+    pool_.parallel_for(count * chunks, 1, [&](int, int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t first_head = item % chunks * chunk;
+        fn(item / chunks, first_head, std::min(chunk, heads - first_head));
+      }
+    });
+  };
   int64_t longest = 0;
   for (const AttentionTask& task : tasks) longest = std::max(longest, task.position + 1);
   const int64_t row_bytes = dtype_bytes(cache.dtype(), width);
   if (longest * row_bytes <= one_pass_cache_bytes_) {
     // A short context: each thread reads all of it for its heads, in one parallel region.
-    pool_.parallel_for(count * chunks, 1, [&](int, int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t t = item / chunks, first_head = item % chunks * chunk;
-        const int64_t num_heads = std::min(chunk, heads - first_head), context = tasks[t].position + 1;
-        absorb(t, first_head, num_heads);
-        attention_scores(few_absorbed_.data() + (t * heads + first_head) * width, num_heads, width,
-                         cached_rows(t), scale,
-                         few_scores_.data() + heads * first_row[t] + first_head * context);
-        finish(t, first_head, num_heads);
-      }
+    for_head_runs([&](int64_t t, int64_t first_head, int64_t num_heads) {
+      const int64_t context = tasks[t].position + 1;
+      absorb(t, first_head, num_heads);
+      attention_scores(few_absorbed_.data() + (t * heads + first_head) * width, num_heads, width,
+                       cached_rows(t), scale,
+                       few_scores_.data() + heads * first_row[t] + first_head * context);
+      finish(t, first_head, num_heads);
     });
     return;
   }
-  pool_.parallel_for(count * chunks, 1, [&](int, int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end; ++item)
-      absorb(item / chunks, item % chunks * chunk, std::min(chunk, heads - item % chunks * chunk));
-  });
+  for_head_runs(absorb);
   // Scores: every head against a part of the rows, so each thread reads its part of the cold cache
   // once. A score is one dot product: the same bits whichever part computes it.
   scratch_.reserve(pool_.num_threads(), heads * ((longest + threads - 1) / threads));  // one part's scores
@@ -208,10 +211,7 @@ void LatentAttention::attend_few(int64_t layer, const LayerWeights& weights,
                     part.count * sizeof(float));
     }
   });
-  pool_.parallel_for(count * chunks, 1, [&](int, int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end; ++item)
-      finish(item / chunks, item % chunks * chunk, std::min(chunk, heads - item % chunks * chunk));
-  });
+  for_head_runs(finish);
 }
 
 void LatentAttention::absorb_queries(const LayerWeights& weights, int64_t head, const float* const* queries,

@@ -111,27 +111,41 @@ TEST(MaterializedPrefillTest, ChosenWhereItSavesWork) {
   EXPECT_EQ(small.heads_per_expansion(100000), 1);
 }
 
+// One layer of tiny-c's shapes for the latent backend alone: random bf16 kv_b_proj and a source of
+// random inputs (the tests below compare two ways of running it bit for bit).
+struct RandomLatentLayer {
+  explicit RandomLatentLayer(uint32_t seed)
+      : config(ModelWeights::load(test::test_data_dir() + "/golden/tiny-c")->config()), random(seed) {
+    kv_b.resize(heads * kv * rank);
+    for (uint16_t& value : kv_b) value = f32_to_bf16(0.2f * normal(random));
+    weights.kv_b_proj = make_matrix_view(DType::kBF16, heads * kv, rank, kv_b.data());
+  }
+  std::vector<float> randoms(int64_t count) {
+    std::vector<float> values(count);
+    for (float& value : values) value = normal(random);
+    return values;
+  }
+
+  const ModelConfig config;
+  const int64_t heads = config.num_attention_heads, qk = config.qk_head_dim(), v = config.v_head_dim;
+  const int64_t kv = config.qk_nope_head_dim + v, rank = config.kv_lora_rank;
+  const int64_t width = rank + config.qk_rope_head_dim;
+  std::mt19937 random;
+  std::normal_distribution<float> normal{0.0f, 1.0f};
+  std::vector<uint16_t> kv_b;
+  LayerWeights weights;
+};
+
 // Expanding heads in groups (a smaller scratch budget) gives every head the same bits as expanding
 // them all at once, for a chunk after a cached prefix.
 TEST(MaterializedPrefillTest, HeadGroupsGiveTheSameBits) {
   ThreadPool pool(2);
-  const ModelConfig config = ModelWeights::load(test::test_data_dir() + "/golden/tiny-c")->config();
-  const int64_t heads = config.num_attention_heads, qk = config.qk_head_dim(), v = config.v_head_dim;
-  const int64_t kv = config.qk_nope_head_dim + v, rank = config.kv_lora_rank;
-  const int64_t width = rank + config.qk_rope_head_dim, cached = 37, fresh = 29, context = cached + fresh;
-  std::mt19937 random(5);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  auto randoms = [&](int64_t count) {
-    std::vector<float> values(count);
-    for (float& value : values) value = normal(random);
-    return values;
-  };
-  std::vector<uint16_t> kv_b(heads * kv * rank);
-  for (uint16_t& value : kv_b) value = f32_to_bf16(0.2f * normal(random));
-  LayerWeights weights;
-  weights.kv_b_proj = make_matrix_view(DType::kBF16, heads * kv, rank, kv_b.data());
-  const std::vector<float> prefix = randoms(cached * width), compressed = randoms(fresh * width);
-  const std::vector<float> queries = randoms(fresh * heads * qk);
+  RandomLatentLayer layer(5);
+  const ModelConfig& config = layer.config;
+  const int64_t heads = layer.heads, qk = layer.qk, v = layer.v, kv = layer.kv, width = layer.width;
+  const int64_t cached = 37, fresh = 29, context = cached + fresh;
+  const std::vector<float> prefix = layer.randoms(cached * width), compressed = layer.randoms(fresh * width);
+  const std::vector<float> queries = layer.randoms(fresh * heads * qk);
   std::vector<int32_t> slots(context);
   for (int64_t s = 0; s < context; ++s) slots[s] = static_cast<int32_t>(context - 1 - s);  // any order
   ForwardBatch batch;
@@ -143,8 +157,8 @@ TEST(MaterializedPrefillTest, HeadGroupsGiveTheSameBits) {
     KvCache cache(1, context, width, DType::kF32);
     for (int64_t s = 0; s < cached; ++s) cache.write_row(0, slots[s], prefix.data() + s * width);
     std::vector<float> out(fresh * heads * v);
-    attention.attend(0, weights, batch, AttentionInputs{queries.data(), compressed.data(), width}, cache,
-                     out.data());
+    attention.attend(0, layer.weights, batch, AttentionInputs{queries.data(), compressed.data(), width},
+                     cache, out.data());
     return out;
   };
   const int64_t per_head = context * (kv + qk + v) * static_cast<int64_t>(sizeof(float));
@@ -160,22 +174,10 @@ TEST(MaterializedPrefillTest, HeadGroupsGiveTheSameBits) {
 // Decode in one parallel region (a short context) and with the cached rows split for the scores (a
 // long one) give the same bits, on f32 and bf16 caches, for one token and for two on three threads.
 TEST(LatentDecodeTest, OneRegionAndSplitRowsGiveTheSameBits) {
-  const ModelConfig config = ModelWeights::load(test::test_data_dir() + "/golden/tiny-c")->config();
-  const int64_t heads = config.num_attention_heads, qk = config.qk_head_dim(), v = config.v_head_dim;
-  const int64_t kv = config.qk_nope_head_dim + v, rank = config.kv_lora_rank;
-  const int64_t width = rank + config.qk_rope_head_dim, context = 45;
-  std::mt19937 random(9);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  auto randoms = [&](int64_t count) {
-    std::vector<float> values(count);
-    for (float& value : values) value = normal(random);
-    return values;
-  };
-  std::vector<uint16_t> kv_b(heads * kv * rank);
-  for (uint16_t& value : kv_b) value = f32_to_bf16(0.2f * normal(random));
-  LayerWeights weights;
-  weights.kv_b_proj = make_matrix_view(DType::kBF16, heads * kv, rank, kv_b.data());
-  const std::vector<float> rows = randoms(2 * context * width), queries = randoms(2 * heads * qk);
+  RandomLatentLayer layer(9);
+  const ModelConfig& config = layer.config;
+  const int64_t heads = layer.heads, qk = layer.qk, v = layer.v, width = layer.width, context = 45;
+  const std::vector<float> rows = layer.randoms(2 * context * width), queries = layer.randoms(2 * heads * qk);
   std::vector<int32_t> slots(2 * context);
   for (int64_t s = 0; s < 2 * context; ++s) slots[s] = static_cast<int32_t>((s * 7) % (2 * context));
   for (DType cache_dtype : {DType::kF32, DType::kBF16}) {
@@ -192,7 +194,7 @@ TEST(LatentDecodeTest, OneRegionAndSplitRowsGiveTheSameBits) {
         KvCache cache(1, 2 * context, width, cache_dtype);
         for (int64_t s = 0; s < 2 * context; ++s) cache.write_row(0, slots[s], rows.data() + s * width);
         std::vector<float> out(tokens * heads * v);
-        attention.attend(0, weights, batch, AttentionInputs{queries.data(), rows.data(), width}, cache,
+        attention.attend(0, layer.weights, batch, AttentionInputs{queries.data(), rows.data(), width}, cache,
                          out.data());
         return out;
       };
