@@ -27,15 +27,12 @@ void quantize_activations_portable(const float* x, int64_t n, ActivationBlock* o
     BlockQ8_0 block;
     quantize_row_q8_0(x + b * 32, 32, &block);
     ActivationBlock& a = out[b];
-    int32_t low = 0, high = 0;
+    int32_t sum = 0;
     for (int i = 0; i < 32; ++i) {
       a.values[i] = block.values[i];
-      (i < 16 ? low : high) += block.values[i];
+      sum += block.values[i];
     }
-    for (int k = 0; k < 4; ++k) {
-      a.offsets[k] = 8 * low;
-      a.offsets[k + 4] = 8 * high;
-    }
+    for (int32_t& offset : a.offsets) offset = 8 * sum;
     a.scale = f16_to_f32(block.scale);
   }
 }
@@ -64,17 +61,15 @@ float block_weights(const MatrixView& w, int64_t o, int64_t block, int* values) 
 // The quantized summation order of matmul_tiles.h in scalar code; std::fma rounds as the FMA does,
 // so the result is bitwise the AVX2 one.
 float quantized_dot(const MatrixView& w, int64_t o, const ActivationBlock* xq) {
-  float acc_low = 0, acc_high = 0;
+  float acc = 0;
   for (int64_t b = 0; b < w.cols / 32; ++b) {
     int values[32];
     const float scale = block_weights(w, o, b, values);
-    int32_t low = 0, high = 0;
-    for (int i = 0; i < 32; ++i) (i < 16 ? low : high) += values[i] * xq[b].values[i];
-    const float both = scale * xq[b].scale;
-    acc_low = std::fma(static_cast<float>(low), both, acc_low);
-    acc_high = std::fma(static_cast<float>(high), both, acc_high);
+    int32_t sum = 0;
+    for (int i = 0; i < 32; ++i) sum += values[i] * xq[b].values[i];
+    acc = std::fma(static_cast<float>(sum), scale * xq[b].scale, acc);
   }
-  return acc_low + acc_high;
+  return acc;
 }
 
 }  // namespace

@@ -309,15 +309,13 @@ void quantize_activations_avx2(const float* x, int64_t n, ActivationBlock* out) 
       q[k] = _mm256_min_epi32(_mm256_max_epi32(q[k], low_limit), high_limit);
     }
     ActivationBlock& a = out[b];
-    const int32_t low = lane_sum_epi32(_mm256_add_epi32(q[0], q[1]));
-    const int32_t high = lane_sum_epi32(_mm256_add_epi32(q[2], q[3]));
+    const int32_t sum =
+        lane_sum_epi32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
     // packs works within 128-bit lanes: the bytes come out as dwords 0 4 1 5 2 6 3 7.
     const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
     _mm256_store_si256(reinterpret_cast<__m256i*>(a.values),
                        _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-    _mm256_store_si256(
-        reinterpret_cast<__m256i*>(a.offsets),
-        _mm256_setr_epi32(8 * low, 8 * low, 8 * low, 8 * low, 8 * high, 8 * high, 8 * high, 8 * high));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(a.offsets), _mm256_set1_epi32(8 * sum));
     a.scale = scale;
   }
 }

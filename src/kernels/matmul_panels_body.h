@@ -9,8 +9,8 @@
 // of activation rows streams over it, so the unpacking is paid once per panel, not once per row.
 //
 // The float arithmetic per output is the one of matmul_tiles.h, in the same order (per block:
-// scale = w_scale * x_scale, acc_lo = fma(lo, scale, acc_lo), acc_hi likewise; result
-// acc_lo + acc_hi), only with eight outputs' lo sums in one register and their hi sums in another.
+// acc = fma(s, w_scale * x_scale, acc) for the block's exact integer dot s), with eight outputs in
+// the lanes of one register.
 #pragma once
 
 #include <immintrin.h>
@@ -148,56 +148,80 @@ inline __m256i broadcast4(const int8_t* bytes) {
   return _mm256_set1_epi32(value);
 }
 
-// Exact integer dots of one block half (16 positions) of eight weight rows (quads as in PanelBlock)
-// with R activation rows: sums[r] lane c = sum over the half of w[c, k] * x[r, k].
-//
-// AVX2: q4_0 products of a quad fit in int16 (|4 * 15 * 127| < 32768), so they are added before
-// widening; q8_0 ones are widened at once, after moving the signs onto the activations.
+// AVX2 products of one quad of eight weight rows (w; for q8_0 also its magnitudes |w|) with four
+// activation bytes broadcast (x), to be summed with add_products: q4_0 as int16 pairs (a whole
+// block's sum fits in int16: each lane adds 16 products of at most 15 * 127, 30,480 < 32,768), q8_0
+// widened to int32 at once, after moving the signs onto the activations.
+template <DType kType>
+inline __m256i quad_products(__m256i w, __m256i magnitudes, __m256i x) {
+  if constexpr (kType == DType::kQ4_0) return _mm256_maddubs_epi16(w, x);
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(x, w)), _mm256_set1_epi16(1));
+}
+
+template <DType kType>
+inline __m256i add_products(__m256i a, __m256i b) {
+  if constexpr (kType == DType::kQ4_0) return _mm256_add_epi16(a, b);
+  return _mm256_add_epi32(a, b);
+}
+
+// A block's summed products as int32 dots: q4_0 widened, less 8 × Σx for the nibbles' offset of -8.
+template <DType kType>
+inline __m256i finish_products(__m256i sum, const ActivationBlock& xb) {
+  if constexpr (kType == DType::kQ8_0) return sum;
+  return _mm256_sub_epi32(_mm256_madd_epi16(sum, _mm256_set1_epi16(1)), _mm256_set1_epi32(xb.offsets[0]));
+}
+
+template <DType kType>
+inline __m256i quad_magnitudes(__m256i w) {
+  if constexpr (kType == DType::kQ8_0) return _mm256_sign_epi8(w, w);
+  return w;  // unused
+}
+
+// Exact integer dots of one block (32 positions) of eight weight rows (quads as in PanelBlock) with R
+// activation rows: sums[r] lane c = sum over the block of w[c, k] * x[r, k].
 // AVX-VNNI: one vpdpbusd per quad multiplies and sums into int32 for both formats.
 template <DType kType, int R>
-inline void half_sums(const __m256i* quads, int half, const ActivationBlock* const* xb, __m256i* sums) {
+inline void block_sums(const __m256i* quads, const ActivationBlock* const* xb, __m256i* sums) {
   if constexpr (kUseAvxVnni) {
-    // Each quad from zero, then a sum tree: a chain through vpdpbusd's accumulator would wait out its
-    // latency four times per half.
-    const __m256i zero = _mm256_setzero_si256();
-    __m256i quad[4][R];
-    for (int q = 0; q < 4; ++q) {
-      const __m256i w = quads[4 * half + q];
-      for (int r = 0; r < R; ++r)
-        quad[q][r] = _mm256_dpbusd_avx_epi32(zero, w, broadcast4(xb[r]->values + 16 * half + 4 * q));
+    // Four chains of two quads (the first from minus the offset), then a sum tree: one chain through
+    // vpdpbusd's accumulator would wait out its latency eight times.
+    constexpr int kOffsetScale = kType == DType::kQ8_0 ? 16 : 1;  // offsets hold 8 × Σx
+    __m256i chain[4][R];
+    for (int k = 0; k < 4; ++k) {
+      for (int r = 0; r < R; ++r) {
+        const __m256i start =
+            k == 0 ? _mm256_set1_epi32(-kOffsetScale * xb[r]->offsets[0]) : _mm256_setzero_si256();
+        chain[k][r] = _mm256_dpbusd_avx_epi32(start, quads[k], broadcast4(xb[r]->values + 4 * k));
+        chain[k][r] =
+            _mm256_dpbusd_avx_epi32(chain[k][r], quads[4 + k], broadcast4(xb[r]->values + 16 + 4 * k));
+      }
     }
     for (int r = 0; r < R; ++r)
-      sums[r] = _mm256_add_epi32(_mm256_add_epi32(quad[0][r], quad[1][r]),
-                                 _mm256_add_epi32(quad[2][r], quad[3][r]));
-    constexpr int kOffsetScale = kType == DType::kQ8_0 ? 16 : 1;  // offsets hold 8 × Σx
-    for (int r = 0; r < R; ++r) {
-      const __m256i offset = _mm256_set1_epi32(kOffsetScale * xb[r]->offsets[4 * half]);
-      sums[r] = _mm256_sub_epi32(sums[r], offset);
-    }
+      sums[r] = _mm256_add_epi32(_mm256_add_epi32(chain[0][r], chain[1][r]),
+                                 _mm256_add_epi32(chain[2][r], chain[3][r]));
     return;
   }
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (int q = 0; q < 4; ++q) {
-    const __m256i w = quads[4 * half + q];
-    if constexpr (kType == DType::kQ4_0) {
+  // AVX2: one chain per row through the eight quads; a single row keeps two (quads k and 4 + k, which
+  // q4_0 unpacks from one load), added at the end: one chain of eight made the single-row decode tile
+  // wait on its latency (q8_0 7-20% slower in an L2-resident probe).
+  constexpr int kChains = R == 1 ? 2 : 1;
+  __m256i chains[kChains][R];
+  for (int k = 0; k < 4; ++k) {
+    for (int h = 0; h < 2; ++h) {
+      const __m256i w = quads[4 * h + k];
+      const __m256i magnitudes = quad_magnitudes<kType>(w);
+      __m256i* chain = chains[kChains == 2 ? h : 0];
+      const bool first = k == 0 && (kChains == 2 || h == 0);
       for (int r = 0; r < R; ++r) {
-        const __m256i p = _mm256_maddubs_epi16(w, broadcast4(xb[r]->values + 16 * half + 4 * q));
-        sums[r] = q == 0 ? p : _mm256_add_epi16(sums[r], p);
-      }
-    } else {
-      const __m256i magnitudes = _mm256_sign_epi8(w, w);
-      for (int r = 0; r < R; ++r) {
-        const __m256i x = _mm256_sign_epi8(broadcast4(xb[r]->values + 16 * half + 4 * q), w);
-        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(magnitudes, x), ones);
-        sums[r] = q == 0 ? p : _mm256_add_epi32(sums[r], p);
+        const __m256i p = quad_products<kType>(w, magnitudes, broadcast4(xb[r]->values + 16 * h + 4 * k));
+        chain[r] = first ? p : add_products<kType>(chain[r], p);
       }
     }
   }
-  if constexpr (kType == DType::kQ4_0) {
-    for (int r = 0; r < R; ++r) {
-      const __m256i offset = _mm256_set1_epi32(xb[r]->offsets[4 * half]);  // applies the nibbles' -8
-      sums[r] = _mm256_sub_epi32(_mm256_madd_epi16(sums[r], ones), offset);
-    }
+  for (int r = 0; r < R; ++r) {
+    const __m256i sum =
+        kChains == 2 ? add_products<kType>(chains[0][r], chains[kChains - 1][r]) : chains[0][r];
+    sums[r] = finish_products<kType>(sum, *xb[r]);
   }
 }
 
@@ -216,85 +240,93 @@ inline void store_lanes(__m256 out, float* dest, int count) {
 template <DType kType, int R>
 void panel_tile(const PanelBlock* panel, const ActivationBlock* xq, int64_t blocks, float* y,
                 int64_t y_stride, int valid) {
-  __m256 acc[2][R];
-  for (int h = 0; h < 2; ++h)
-    for (int r = 0; r < R; ++r) acc[h][r] = _mm256_setzero_ps();
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
     const ActivationBlock* xb[R];
     for (int r = 0; r < R; ++r) xb[r] = xq + r * blocks + b;
-    for (int h = 0; h < 2; ++h) {
-      __m256i sums[R];
-      half_sums<kType, R>(panel[b].quads, h, xb, sums);
-      for (int r = 0; r < R; ++r) {
-        const __m256 scales = _mm256_mul_ps(panel[b].scales, _mm256_broadcast_ss(&xb[r]->scale));
-        acc[h][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r]), scales, acc[h][r]);
-      }
+    __m256i sums[R];
+    block_sums<kType, R>(panel[b].quads, xb, sums);
+    for (int r = 0; r < R; ++r) {
+      const __m256 scales = _mm256_mul_ps(panel[b].scales, _mm256_broadcast_ss(&xb[r]->scale));
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r]), scales, acc[r]);
     }
   }
-  for (int r = 0; r < R; ++r) store_lanes(_mm256_add_ps(acc[0][r], acc[1][r]), y + r * y_stride, valid);
+  for (int r = 0; r < R; ++r) store_lanes(acc[r], y + r * y_stride, valid);
 }
 
 // AVX-VNNI: R activation rows against two panels (sixteen weight rows) whose blocks are interleaved
 // (pair[2b] and pair[2b + 1]), over blocks [begin, end) of the reduced dimension. Each broadcast
-// activation quad feeds both panels, and each half's sums start from minus the offset and chain
-// through vpdpbusd (four chains per half; halves and blocks overlap out of order), which leaves the
-// dot products most of the issue slots. The float accumulators continue from `state` unless `first`
-// and are left there unless `last`, when the outputs go to y: a chunk of the panel pair stays in L1
-// while every activation row passes it, and the order per output is still panel_tile's.
+// activation quad feeds both panels, and each block's sums chain through vpdpbusd in two chains per
+// panel and row (quads 0..3 from minus the offset, quads 4..7 from zero; blocks overlap out of order),
+// which leaves the dot products most of the issue slots. The float accumulators continue from `state`
+// unless `first` and are left there unless `last`, when the outputs go to y: a chunk of the panel pair
+// stays in L1 while every activation row passes it, and the order per output is still panel_tile's.
 template <DType kType, int R>
 void panel_pair_tile(const PanelBlock* pair, const ActivationBlock* xq, int64_t x_blocks, int64_t begin,
                      int64_t end, bool first, bool last, float* state, float* y, int64_t y_stride,
                      int valid) {
   constexpr int kOffsetScale = kType == DType::kQ8_0 ? 16 : 1;  // offsets hold 8 × Σx
-  __m256 acc[2][R][2];
-  for (int h = 0; h < 2; ++h)
-    for (int r = 0; r < R; ++r)
-      for (int p = 0; p < 2; ++p)
-        acc[h][r][p] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(state + ((h * R + r) * 2 + p) * 8);
+  __m256 acc[R][2];
+  for (int r = 0; r < R; ++r)
+    for (int p = 0; p < 2; ++p)
+      acc[r][p] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(state + (r * 2 + p) * 8);
   for (int64_t b = begin; b < end; ++b) {
     const PanelBlock* wb = pair + 2 * b;
     const ActivationBlock* xb[R];
     for (int r = 0; r < R; ++r) xb[r] = xq + r * x_blocks + b;
-    for (int h = 0; h < 2; ++h) {
-      __m256i sums[R][2];
-      if constexpr (kUseAvxVnni) {
-        for (int r = 0; r < R; ++r)
-          sums[r][0] = sums[r][1] = _mm256_set1_epi32(-kOffsetScale * xb[r]->offsets[4 * h]);
-        for (int q = 0; q < 4; ++q) {
+    __m256i sums[R][2];
+    if constexpr (kUseAvxVnni) {
+      __m256i high[R][2];
+      for (int r = 0; r < R; ++r) {
+        sums[r][0] = sums[r][1] = _mm256_set1_epi32(-kOffsetScale * xb[r]->offsets[0]);
+        high[r][0] = high[r][1] = _mm256_setzero_si256();
+      }
+      for (int q = 0; q < 4; ++q) {
+        for (int h = 0; h < 2; ++h) {
           const __m256i w0 = _mm256_load_si256(&wb[0].quads[4 * h + q]);
           const __m256i w1 = _mm256_load_si256(&wb[1].quads[4 * h + q]);
           for (int r = 0; r < R; ++r) {
             const __m256i x = broadcast4(xb[r]->values + 16 * h + 4 * q);
-            sums[r][0] = _mm256_dpbusd_avx_epi32(sums[r][0], w0, x);
-            sums[r][1] = _mm256_dpbusd_avx_epi32(sums[r][1], w1, x);
+            __m256i* chain = h == 0 ? sums[r] : high[r];
+            chain[0] = _mm256_dpbusd_avx_epi32(chain[0], w0, x);
+            chain[1] = _mm256_dpbusd_avx_epi32(chain[1], w1, x);
           }
         }
-      } else {  // AVX2: panel by panel, as panel_tile does
-        for (int p = 0; p < 2; ++p) {
-          __m256i panel_sums[R];
-          half_sums<kType, R>(wb[p].quads, h, xb, panel_sums);
-          for (int r = 0; r < R; ++r) sums[r][p] = panel_sums[r];
+      }
+      for (int r = 0; r < R; ++r)
+        for (int p = 0; p < 2; ++p) sums[r][p] = _mm256_add_epi32(sums[r][p], high[r][p]);
+    } else {  // AVX2: one chain per row and panel, each broadcast feeding both panels
+      for (int q = 0; q < 8; ++q) {
+        const __m256i w0 = _mm256_load_si256(&wb[0].quads[q]), w1 = _mm256_load_si256(&wb[1].quads[q]);
+        const __m256i magnitudes0 = quad_magnitudes<kType>(w0), magnitudes1 = quad_magnitudes<kType>(w1);
+        for (int r = 0; r < R; ++r) {
+          const __m256i x = broadcast4(xb[r]->values + 4 * q);
+          const __m256i p0 = quad_products<kType>(w0, magnitudes0, x),
+                        p1 = quad_products<kType>(w1, magnitudes1, x);
+          sums[r][0] = q == 0 ? p0 : add_products<kType>(sums[r][0], p0);
+          sums[r][1] = q == 0 ? p1 : add_products<kType>(sums[r][1], p1);
         }
       }
-      for (int r = 0; r < R; ++r) {
-        const __m256 x_scale = _mm256_broadcast_ss(&xb[r]->scale);
-        for (int p = 0; p < 2; ++p)
-          acc[h][r][p] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r][p]), _mm256_mul_ps(wb[p].scales, x_scale),
-                                         acc[h][r][p]);
-      }
+      for (int r = 0; r < R; ++r)
+        for (int p = 0; p < 2; ++p) sums[r][p] = finish_products<kType>(sums[r][p], *xb[r]);
+    }
+    for (int r = 0; r < R; ++r) {
+      const __m256 x_scale = _mm256_broadcast_ss(&xb[r]->scale);
+      for (int p = 0; p < 2; ++p)
+        acc[r][p] =
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r][p]), _mm256_mul_ps(wb[p].scales, x_scale), acc[r][p]);
     }
   }
   if (!last) {
-    for (int h = 0; h < 2; ++h)
-      for (int r = 0; r < R; ++r)
-        for (int p = 0; p < 2; ++p) _mm256_storeu_ps(state + ((h * R + r) * 2 + p) * 8, acc[h][r][p]);
+    for (int r = 0; r < R; ++r)
+      for (int p = 0; p < 2; ++p) _mm256_storeu_ps(state + (r * 2 + p) * 8, acc[r][p]);
     return;
   }
   for (int r = 0; r < R; ++r) {
-    for (int p = 0; p < 2; ++p) {
-      store_lanes(_mm256_add_ps(acc[0][r][p], acc[1][r][p]), y + r * y_stride + kPanelRows * p,
+    for (int p = 0; p < 2; ++p)
+      store_lanes(acc[r][p], y + r * y_stride + kPanelRows * p,
                   std::clamp(valid - kPanelRows * p, 0, kPanelRows));
-    }
   }
 }
 
@@ -310,16 +342,16 @@ void pair_rows(const ActivationBlock* xq, int64_t r0, int64_t r1, const MatrixVi
   pack_rows<kType>(w, o, o_end, pair, 2);
   pack_rows<kType>(w, o + kPanelRows, o_end, pair + 1, 2);
   thread_local std::vector<float> state;  // the accumulators of every row tile between chunks
-  state.resize((r1 - r0 + kRows) * 32);
+  state.resize((r1 - r0 + kRows) * 16);
   for (int64_t begin = 0; begin < blocks; begin += kChunkBlocks) {
     const int64_t end = std::min(blocks, begin + kChunkBlocks);
     const bool first = begin == 0, last = end == blocks;
     int64_t r = r0;
     for (; r + kRows <= r1; r += kRows)
       panel_pair_tile<kType, kRows>(pair, xq + r * blocks, blocks, begin, end, first, last,
-                                    &state[(r - r0) * 32], y + r * y_stride + o, y_stride, valid);
+                                    &state[(r - r0) * 16], y + r * y_stride + o, y_stride, valid);
     for (; r < r1; ++r)
-      panel_pair_tile<kType, 1>(pair, xq + r * blocks, blocks, begin, end, first, last, &state[(r - r0) * 32],
+      panel_pair_tile<kType, 1>(pair, xq + r * blocks, blocks, begin, end, first, last, &state[(r - r0) * 16],
                                 y + r * y_stride + o, y_stride, valid);
   }
 }

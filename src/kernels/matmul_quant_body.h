@@ -42,15 +42,17 @@ inline uint16_t scale_bits(const uint8_t* row, int64_t block) {
   return reinterpret_cast<const BlockQ4_0*>(row)[block].scale;
 }
 
-// The scales of four weight rows' blocks, as [s0 s1 s2 s3 s0 s1 s2 s3] (the lane order of group_sums).
-template <DType kType>
-inline __m256 group_scales(const uint8_t* const* rows, int64_t block) {
-  const __m128 scales =
-      _mm_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(scale_bits<kType>(rows[0], block)),
-                                  static_cast<int16_t>(scale_bits<kType>(rows[1], block)),
-                                  static_cast<int16_t>(scale_bits<kType>(rows[2], block)),
-                                  static_cast<int16_t>(scale_bits<kType>(rows[3], block)), 0, 0, 0, 0));
-  return _mm256_set_m128(scales, scales);
+// The scales of 4 * G weight rows' blocks (G of 1 or 2) in row order. Built in a register: through
+// a stack array, the 16-byte load waits on eight 2-byte stores that cannot forward to it.
+template <DType kType, int G>
+inline auto row_scales(const uint8_t* const* rows, int64_t block) {
+  const auto bits = [&](int c) { return static_cast<int16_t>(scale_bits<kType>(rows[c], block)); };
+  if constexpr (G == 2) {
+    return _mm256_cvtph_ps(
+        _mm_setr_epi16(bits(0), bits(1), bits(2), bits(3), bits(4), bits(5), bits(6), bits(7)));
+  } else {
+    return _mm_cvtph_ps(_mm_setr_epi16(bits(0), bits(1), bits(2), bits(3), 0, 0, 0, 0));
+  }
 }
 
 // Sums of four adjacent products as 8 int32 lanes. maddubs multiplies unsigned by signed bytes, so
@@ -74,7 +76,8 @@ inline __m256i quad_sums(__m256i weights, __m256i magnitudes, __m256i activation
 }
 
 // Four weight rows against one activation block: the exact integer dots of each row's two block
-// halves, as [lo0 lo1 lo2 lo3 hi0 hi1 hi2 hi3]. Amortizes the conversion and scaling over four rows.
+// halves, as [lo0 lo1 lo2 lo3 hi0 hi1 hi2 hi3] (q4_0 before its offset). Amortizes the conversion
+// and scaling over four rows.
 template <DType kType>
 inline __m256i group_sums(const __m256i* weights, const __m256i* magnitudes, const ActivationBlock& xb) {
   const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(xb.values));
@@ -82,9 +85,7 @@ inline __m256i group_sums(const __m256i* weights, const __m256i* magnitudes, con
                                            quad_sums<kType>(weights[1], magnitudes[1], x));
   const __m256i sums23 = _mm256_hadd_epi32(quad_sums<kType>(weights[2], magnitudes[2], x),
                                            quad_sums<kType>(weights[3], magnitudes[3], x));
-  const __m256i sums = _mm256_hadd_epi32(sums01, sums23);
-  if constexpr (kType == DType::kQ8_0) return sums;
-  return _mm256_sub_epi32(sums, _mm256_load_si256(reinterpret_cast<const __m256i*>(xb.offsets)));
+  return _mm256_hadd_epi32(sums01, sums23);
 }
 
 // Decode streams 4 * G weight rows at once, more streams than the hardware prefetcher follows well:
@@ -97,43 +98,60 @@ inline void prefetch_rows(const uint8_t* const* rows, int count, int64_t block, 
     _mm_prefetch(reinterpret_cast<const char*>(rows[k] + (block + kAhead) * sizeof(BlockQ4_0)), _MM_HINT_T0);
 }
 
-// y[r, 4g + c] for R activation rows and G groups of four weight rows (rows: 4 * G pointers).
-// Stores the first `valid` outputs of each activation row.
+// y[r, c] for R activation rows and 4 * G weight rows (G of 1 or 2; rows: 4 * G pointers). Each
+// group's halves are added into whole-block sums: across the register's halves for one group, and
+// for two as [group 0's four rows | group 1's]. Stores the first `valid` outputs of each activation row.
 template <DType kType, int R, int G>
 void quant_tile(const ActivationBlock* xq, int64_t blocks, const uint8_t* const* rows, float* y,
                 int64_t y_stride, int64_t valid) {
-  __m256 acc[R][G];
-  for (int r = 0; r < R; ++r)
-    for (int g = 0; g < G; ++g) acc[r][g] = _mm256_setzero_ps();
+  static_assert(G == 1 || G == 2);
+  using Floats = decltype(row_scales<kType, G>(rows, 0));  // __m256 for two groups, __m128 for one
+  Floats acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = Floats{};
   for (int64_t b = 0; b < blocks; ++b) {
     if constexpr (R == 1 && kType == DType::kQ4_0) prefetch_rows(rows, 4 * G, b, blocks);
+    // Each group's halves for every activation row, one group's weights in registers at a time
+    // (eight q8_0 rows and their magnitudes at once would not fit in sixteen registers).
+    __m256i halves[G][R];
     for (int g = 0; g < G; ++g) {
       __m256i weights[4], magnitudes[4];
       for (int c = 0; c < 4; ++c) {
         weights[c] = load_block<kType>(rows[4 * g + c], b);
         if constexpr (kType == DType::kQ8_0) magnitudes[c] = _mm256_sign_epi8(weights[c], weights[c]);
       }
-      const __m256 weight_scales = group_scales<kType>(rows + 4 * g, b);
-      for (int r = 0; r < R; ++r) {
-        const ActivationBlock& xb = xq[r * blocks + b];
-        const __m256 sums = _mm256_cvtepi32_ps(group_sums<kType>(weights, magnitudes, xb));
+      for (int r = 0; r < R; ++r) halves[g][r] = group_sums<kType>(weights, magnitudes, xq[r * blocks + b]);
+    }
+    const Floats weight_scales = row_scales<kType, G>(rows, b);
+    for (int r = 0; r < R; ++r) {
+      const ActivationBlock& xb = xq[r * blocks + b];
+      const __m256i halves0 = halves[0][r];
+      if constexpr (G == 2) {
+        const __m256i halves1 = halves[G - 1][r];
+        // [lo of 0..3 | hi of 4..7] + [hi of 0..3 | lo of 4..7]: one blend and one lane swap
+        __m256i sums = _mm256_add_epi32(_mm256_blend_epi32(halves0, halves1, 0xf0),
+                                        _mm256_permute2x128_si256(halves0, halves1, 0x21));
+        if constexpr (kType == DType::kQ4_0)
+          sums = _mm256_sub_epi32(sums, _mm256_load_si256(reinterpret_cast<const __m256i*>(xb.offsets)));
         const __m256 scales = _mm256_mul_ps(weight_scales, _mm256_broadcast_ss(&xb.scale));
-        acc[r][g] = _mm256_fmadd_ps(sums, scales, acc[r][g]);
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scales, acc[r]);
+      } else {
+        __m128i sums = _mm_add_epi32(_mm256_castsi256_si128(halves0), _mm256_extracti128_si256(halves0, 1));
+        if constexpr (kType == DType::kQ4_0)
+          sums = _mm_sub_epi32(sums, _mm_load_si128(reinterpret_cast<const __m128i*>(xb.offsets)));
+        const __m128 scales = _mm_mul_ps(weight_scales, _mm_broadcast_ss(&xb.scale));
+        acc[r] = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), scales, acc[r]);
       }
     }
   }
   for (int r = 0; r < R; ++r) {
-    for (int g = 0; g < G; ++g) {
-      const __m128 out = _mm_add_ps(_mm256_castps256_ps128(acc[r][g]), _mm256_extractf128_ps(acc[r][g], 1));
-      float* dest = y + r * y_stride + 4 * g;
-      const int64_t count = std::min<int64_t>(4, valid - 4 * g);
-      if (count == 4) {
-        _mm_storeu_ps(dest, out);
-      } else {
-        alignas(16) float lanes[4];
-        _mm_store_ps(lanes, out);
-        for (int64_t c = 0; c < count; ++c) dest[c] = lanes[c];
-      }
+    if constexpr (G == 2) {
+      store_lanes(acc[r], y + r * y_stride, static_cast<int>(std::min<int64_t>(8, valid)));
+    } else if (valid >= 4) {
+      _mm_storeu_ps(y + r * y_stride, acc[r]);
+    } else {
+      alignas(16) float lanes[4];
+      _mm_store_ps(lanes, acc[r]);
+      std::copy(lanes, lanes + valid, y + r * y_stride);
     }
   }
 }
@@ -173,9 +191,8 @@ void group_tile(const uint8_t* group, const ActivationBlock* xq, int64_t blocks,
                 int valid) {
   constexpr int64_t kBlockBytes = kType == DType::kQ4_0 ? sizeof(GroupBlockQ4_0) : sizeof(GroupBlockQ8_0);
   constexpr int64_t kPrefetchBytes = 6144;
-  // Two named arrays, not acc[2][R]: GCC kept that one in memory too, two stores per block.
-  __m256 acc_lo[R], acc_hi[R];
-  for (int r = 0; r < R; ++r) acc_lo[r] = acc_hi[r] = _mm256_setzero_ps();
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
     {
       const char* ahead = reinterpret_cast<const char*>(group + b * kBlockBytes + kPrefetchBytes);
@@ -186,16 +203,14 @@ void group_tile(const uint8_t* group, const ActivationBlock* xq, int64_t blocks,
     load_group_block<kType>(group, b, quads, &scales);
     const ActivationBlock* xb[R];
     for (int r = 0; r < R; ++r) xb[r] = xq + r * blocks + b;
-    __m256i lo[R], hi[R];
-    half_sums<kType, R>(quads, 0, xb, lo);
-    half_sums<kType, R>(quads, 1, xb, hi);
+    __m256i sums[R];
+    block_sums<kType, R>(quads, xb, sums);
     for (int r = 0; r < R; ++r) {
       const __m256 both = _mm256_mul_ps(scales, _mm256_broadcast_ss(&xb[r]->scale));
-      acc_lo[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo[r]), both, acc_lo[r]);
-      acc_hi[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi[r]), both, acc_hi[r]);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r]), both, acc[r]);
     }
   }
-  for (int r = 0; r < R; ++r) store_lanes(_mm256_add_ps(acc_lo[r], acc_hi[r]), y + r * y_stride, valid);
+  for (int r = 0; r < R; ++r) store_lanes(acc[r], y + r * y_stride, valid);
 }
 
 // Few activation rows against grouped weights, in row tiles of 4, 2 and 1.

@@ -10,10 +10,10 @@ namespace cpm::kernels {
 
 // One 32-wide block of an activation row quantized to q8_0 (the same values and fp16-rounded scale
 // as quantize_row_q8_0), with what the quantized kernels would otherwise recompute per weight row:
-// the scale widened to f32, and 8 × the sums of the block's two halves (q4_0 weights are multiplied
-// as unsigned nibbles 0..15, so 8 × Σx is subtracted to apply their offset of -8).
+// the scale widened to f32, and 8 × the block's sum (q4_0 weights are multiplied as unsigned nibbles
+// 0..15, so 8 × Σx is subtracted to apply their offset of -8).
 struct alignas(32) ActivationBlock {
-  int32_t offsets[8];  // 8 × Σ x[0..16) four times, then 8 × Σ x[16..32) four times
+  int32_t offsets[8];  // 8 × Σ x[0..32) in every lane
   int8_t values[32];
   float scale;
 };
@@ -25,9 +25,9 @@ void quantize_activations_avx2(const float* x, int64_t n, ActivationBlock* out);
 // y[r, o] for r < rows, o_begin <= o < o_end. Quantized weights read xq (x quantized per row, n/32
 // blocks each); float weights read x.
 //
-// Quantized summation order, per output: for each block in order, the exact integer dots of the
-// block's two halves, lo and hi; acc_lo = fma(lo, w_scale * x_scale, acc_lo), likewise acc_hi;
-// the result is acc_lo + acc_hi. It depends only on the width, never on tiles, rows or threads.
+// Quantized summation order, per output: for each block in order, the exact integer dot of the
+// block, s; acc = fma(s, w_scale * x_scale, acc) from acc = 0. It depends only on the width, never on
+// tiles, rows or threads.
 void matmul_range_avx2(const float* x, const ActivationBlock* xq, int64_t rows, int64_t x_stride,
                        const MatrixView& w, int64_t o_begin, int64_t o_end, float* y, int64_t y_stride);
 // The quantized part of matmul_range_avx2 for many rows, in packed weight panels (the same order).
