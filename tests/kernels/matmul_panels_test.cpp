@@ -143,7 +143,7 @@ TEST_P(PanelMatmulTest, OutputRangesInsidePanelsMatchTheReference) {
 }
 
 // Every weight and activation at the end of its range (±127 for q8_0 and activations, 0 and 15 as q4_0
-// nibbles), signs mixed: the largest integer sums each kernel must carry exactly.
+// nibbles), signs mixed, then alike: the largest integer sums each kernel must carry exactly.
 TEST_P(PanelMatmulTest, ExtremeValuesMatchTheReference) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
   const int64_t out = 16, in = 96, rows = 9;
@@ -154,6 +154,23 @@ TEST_P(PanelMatmulTest, ExtremeValuesMatchTheReference) {
   for (float& value : x) value = 1.0f;
   for (float& value : w) value = -1.0f;
   check_panel_kernels(GetParam(), x, w, rows, out, in);
+  // One +1 leading each block of -1s: q4_0 stores the -1s as nibble 15, so with every activation at
+  // 127 a whole block's int16 lane sums reach 16 * 15 * 127 = 30,480 (just under 32,768).
+  for (size_t i = 0; i < w.size(); ++i) w[i] = i % 32 == 0 ? 1.0f : -1.0f;
+  check_panel_kernels(GetParam(), x, w, rows, out, in);
+  // The decode tiles too (row-major and grouped, below the panels' row counts).
+  const QuantizedMatrix matrix = quantized_matrix(GetParam(), w, out, in);
+  LargeBuffer group_storage;
+  ThreadPool pool(1);
+  const MatrixView grouped = group_rows(matrix.view, &group_storage, pool);
+  for (int64_t few : {1, 2, 4, 5}) {
+    const std::vector<float> expected = reference(x, few, in, matrix.view);
+    for (const MatrixView* view : {&matrix.view, &grouped}) {
+      std::vector<float> y(few * out);
+      matmul(pool, x.data(), few, *view, y.data());
+      EXPECT_EQ(y, expected) << few << " rows, " << (view == &grouped ? "grouped" : "row-major");
+    }
+  }
 }
 
 // Every row count (decode's group tiles below 8 rows, panels from 8) and thread split, strided:
