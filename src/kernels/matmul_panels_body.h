@@ -1,12 +1,13 @@
 // The packed-panel quantized matmul for many activation rows (prefill): part of matmul_quant_body.h,
 // included through it with kUseAvxVnni defined; everything here is internal to the including file.
 //
-// The decode tiles (matmul_avx2.cpp) reduce four weight rows' block halves into one register with
-// horizontal adds, which costs as much as the products themselves. Here eight weight rows are first
-// unpacked and interleaved into a small panel (lane c of every register belongs to weight row c), so
-// one maddubs multiplies the same four activation bytes, broadcast, into eight rows' bytes and the
-// half-block sums come out in lanes with vertical adds only. The panel stays in L1/L2 while a block
-// of activation rows streams over it, so the unpacking is paid once per panel, not once per row.
+// The row-major decode tiles (matmul_quant_body.h) reduce four weight rows' block halves into one
+// register with horizontal adds, which costs as much as the products themselves. Here eight weight
+// rows are first unpacked and interleaved into a small panel (lane c of every register belongs to
+// weight row c), so one maddubs multiplies the same four activation bytes, broadcast, into eight
+// rows' bytes and the block sums come out in lanes with vertical adds only. The panel stays in L1/L2
+// while a block of activation rows streams over it, so the unpacking is paid once per panel, not once
+// per row.
 //
 // The float arithmetic per output is the one of matmul_tiles.h, in the same order (per block:
 // acc = fma(s, w_scale * x_scale, acc) for the block's exact integer dot s), with eight outputs in
