@@ -204,7 +204,7 @@ inline void block_sums(const __m256i* quads, const ActivationBlock* const* xb, _
   }
   // AVX2: one chain per row through the eight quads; a single row keeps two (quads k and 4 + k, which
   // q4_0 unpacks from one load), added at the end: one chain of eight made the single-row decode tile
-  // wait on its latency (q8_0 7-20% slower in an L2-resident probe).
+  // wait on its latency (q8_0 4-22% slower in an L2-resident probe, docs/PERFORMANCE.md).
   constexpr int kChains = R == 1 ? 2 : 1;
   __m256i chains[kChains][R];
   for (int k = 0; k < 4; ++k) {
@@ -220,8 +220,8 @@ inline void block_sums(const __m256i* quads, const ActivationBlock* const* xb, _
     }
   }
   for (int r = 0; r < R; ++r) {
-    const __m256i sum =
-        kChains == 2 ? add_products<kType>(chains[0][r], chains[kChains - 1][r]) : chains[0][r];
+    __m256i sum = chains[0][r];
+    if constexpr (kChains == 2) sum = add_products<kType>(sum, chains[1][r]);
     sums[r] = finish_products<kType>(sum, *xb[r]);
   }
 }
