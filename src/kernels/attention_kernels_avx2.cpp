@@ -20,6 +20,8 @@ constexpr int64_t kColumnStrip = 128;
 constexpr int kSumHeads = 6;
 // Scores in tiles of 4 heads x 3 rows: 12 accumulators, 7 loads per 12 FMAs.
 constexpr int kScoreHeads = 4, kScoreRows = 3;
+// How far ahead the scores ask for rows: four tiles (docs/PERFORMANCE.md, "Rows asked for ahead").
+constexpr int64_t kPrefetchRows = 4 * kScoreRows;
 
 template <bool kBf16>
 inline __m256 load_row(const uint8_t* row, int64_t i) {
@@ -75,23 +77,36 @@ inline void scores_tile(const float* queries, int64_t width, const CachedRows& r
   }
 }
 
-// kHeads heads (<= kScoreHeads) against rows [begin, end), kScoreRows rows at a time.
+// Brings row s into cache ahead of its use (if there is such a row).
+inline void prefetch_row(const CachedRows& rows, int64_t s, int64_t row_bytes) {
+  if (s >= rows.count) return;
+  const char* row = reinterpret_cast<const char*>(rows.rows[s]);
+  for (int64_t offset = 0; offset < row_bytes; offset += 64) _mm_prefetch(row + offset, _MM_HINT_T0);
+}
+
+// kHeads heads (<= kScoreHeads) against rows [begin, end), kScoreRows rows at a time. The first head
+// group of a block reads its rows from memory (decode has just streamed a layer's weights through the
+// caches), so it asks for the rows kPrefetchRows ahead.
 template <int kHeads, bool kBf16>
 void scores_block(const float* queries, int64_t width, const CachedRows& rows, int64_t begin, int64_t end,
-                  float scale, float* scores) {
+                  float scale, float* scores, bool first_group) {
+  const int64_t row_bytes = width * (kBf16 ? 2 : 4);
   int64_t s = begin;
-  for (; s + kScoreRows <= end; s += kScoreRows)
+  for (; s + kScoreRows <= end; s += kScoreRows) {
+    if (first_group)
+      for (int r = 0; r < kScoreRows; ++r) prefetch_row(rows, s + kPrefetchRows + r, row_bytes);
     scores_tile<kHeads, kScoreRows, kBf16>(queries, width, rows, s, scale, scores);
+  }
   for (; s < end; ++s) scores_tile<kHeads, 1, kBf16>(queries, width, rows, s, scale, scores);
 }
 
 template <bool kBf16>
 void scores_group(const float* queries, int64_t heads, int64_t width, const CachedRows& rows, int64_t begin,
-                  int64_t end, float scale, float* scores) {
+                  int64_t end, float scale, float* scores, bool first_group) {
   switch (heads) {
 #define CASE(n) \
   case n:       \
-    return scores_block<n, kBf16>(queries, width, rows, begin, end, scale, scores);
+    return scores_block<n, kBf16>(queries, width, rows, begin, end, scale, scores, first_group);
     CASE(1) CASE(2) CASE(3) CASE(4)
 #undef CASE
   }
@@ -158,7 +173,7 @@ void scores_all(const float* queries, int64_t num_heads, int64_t width, const Ca
     const int64_t end = std::min(rows.count, begin + kRowBlock);
     for (int64_t h = 0; h < num_heads; h += kScoreHeads) {
       scores_group<kBf16>(queries + h * width, std::min<int64_t>(kScoreHeads, num_heads - h), width, rows,
-                          begin, end, scale, scores + h * rows.count);
+                          begin, end, scale, scores + h * rows.count, h == 0);
     }
   }
 }
