@@ -32,7 +32,7 @@ void quantize_activations_portable(const float* x, int64_t n, ActivationBlock* o
       a.values[i] = block.values[i];
       sum += block.values[i];
     }
-    for (int32_t& offset : a.offsets) offset = 8 * sum;
+    a.offset = 8 * sum;
     a.scale = f16_to_f32(block.scale);
   }
 }

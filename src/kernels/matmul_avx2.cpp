@@ -315,7 +315,7 @@ void quantize_activations_avx2(const float* x, int64_t n, ActivationBlock* out) 
     const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
     _mm256_store_si256(reinterpret_cast<__m256i*>(a.values),
                        _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(a.offsets), _mm256_set1_epi32(8 * sum));
+    a.offset = 8 * sum;
     a.scale = scale;
   }
 }

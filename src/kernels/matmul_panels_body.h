@@ -169,7 +169,7 @@ inline __m256i add_products(__m256i a, __m256i b) {
 template <DType kType>
 inline __m256i finish_products(__m256i sum, const ActivationBlock& xb) {
   if constexpr (kType == DType::kQ8_0) return sum;
-  return _mm256_sub_epi32(_mm256_madd_epi16(sum, _mm256_set1_epi16(1)), _mm256_set1_epi32(xb.offsets[0]));
+  return _mm256_sub_epi32(_mm256_madd_epi16(sum, _mm256_set1_epi16(1)), _mm256_set1_epi32(xb.offset));
 }
 
 template <DType kType>
@@ -186,12 +186,12 @@ inline void block_sums(const __m256i* quads, const ActivationBlock* const* xb, _
   if constexpr (kUseAvxVnni) {
     // Four chains of two quads (the first from minus the offset), then a sum tree: one chain through
     // vpdpbusd's accumulator would wait out its latency eight times.
-    constexpr int kOffsetScale = kType == DType::kQ8_0 ? 16 : 1;  // offsets hold 8 × Σx
+    constexpr int kOffsetScale = kType == DType::kQ8_0 ? 16 : 1;  // offset holds 8 × Σx
     __m256i chain[4][R];
     for (int k = 0; k < 4; ++k) {
       for (int r = 0; r < R; ++r) {
         const __m256i start =
-            k == 0 ? _mm256_set1_epi32(-kOffsetScale * xb[r]->offsets[0]) : _mm256_setzero_si256();
+            k == 0 ? _mm256_set1_epi32(-kOffsetScale * xb[r]->offset) : _mm256_setzero_si256();
         chain[k][r] = _mm256_dpbusd_avx_epi32(start, quads[k], broadcast4(xb[r]->values + 4 * k));
         chain[k][r] =
             _mm256_dpbusd_avx_epi32(chain[k][r], quads[4 + k], broadcast4(xb[r]->values + 16 + 4 * k));
@@ -267,7 +267,7 @@ template <DType kType, int R>
 void panel_pair_tile(const PanelBlock* pair, const ActivationBlock* xq, int64_t x_blocks, int64_t begin,
                      int64_t end, bool first, bool last, float* state, float* y, int64_t y_stride,
                      int valid) {
-  constexpr int kOffsetScale = kType == DType::kQ8_0 ? 16 : 1;  // offsets hold 8 × Σx
+  constexpr int kOffsetScale = kType == DType::kQ8_0 ? 16 : 1;  // offset holds 8 × Σx
   __m256 acc[R][2];
   for (int r = 0; r < R; ++r)
     for (int p = 0; p < 2; ++p)
@@ -280,7 +280,7 @@ void panel_pair_tile(const PanelBlock* pair, const ActivationBlock* xq, int64_t 
     if constexpr (kUseAvxVnni) {
       __m256i high[R][2];
       for (int r = 0; r < R; ++r) {
-        sums[r][0] = sums[r][1] = _mm256_set1_epi32(-kOffsetScale * xb[r]->offsets[0]);
+        sums[r][0] = sums[r][1] = _mm256_set1_epi32(-kOffsetScale * xb[r]->offset);
         high[r][0] = high[r][1] = _mm256_setzero_si256();
       }
       for (int q = 0; q < 4; ++q) {

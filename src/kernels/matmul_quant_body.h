@@ -21,7 +21,7 @@ namespace cpm::kernels {
 namespace {
 
 // One weight block as 32 bytes: q8_0 signed; q4_0 as unsigned nibbles 0..15 (the offset of -8 is
-// applied to the integer sums through ActivationBlock::offsets, which saves two sign operations per
+// applied to the integer sums through ActivationBlock::offset, which saves two sign operations per
 // product). The nibbles are loaded into both register halves and the upper half shifted by 4, which
 // avoids a cross-lane shuffle.
 template <DType kType>
@@ -130,14 +130,12 @@ void quant_tile(const ActivationBlock* xq, int64_t blocks, const uint8_t* const*
         // [lo of 0..3 | hi of 4..7] + [hi of 0..3 | lo of 4..7]: one blend and one lane swap
         __m256i sums = _mm256_add_epi32(_mm256_blend_epi32(halves0, halves1, 0xf0),
                                         _mm256_permute2x128_si256(halves0, halves1, 0x21));
-        if constexpr (kType == DType::kQ4_0)
-          sums = _mm256_sub_epi32(sums, _mm256_load_si256(reinterpret_cast<const __m256i*>(xb.offsets)));
+        if constexpr (kType == DType::kQ4_0) sums = _mm256_sub_epi32(sums, _mm256_set1_epi32(xb.offset));
         const __m256 scales = _mm256_mul_ps(weight_scales, _mm256_broadcast_ss(&xb.scale));
         acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scales, acc[r]);
       } else {
         __m128i sums = _mm_add_epi32(_mm256_castsi256_si128(halves0), _mm256_extracti128_si256(halves0, 1));
-        if constexpr (kType == DType::kQ4_0)
-          sums = _mm_sub_epi32(sums, _mm_load_si128(reinterpret_cast<const __m128i*>(xb.offsets)));
+        if constexpr (kType == DType::kQ4_0) sums = _mm_sub_epi32(sums, _mm_set1_epi32(xb.offset));
         const __m128 scales = _mm_mul_ps(weight_scales, _mm_broadcast_ss(&xb.scale));
         acc[r] = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), scales, acc[r]);
       }

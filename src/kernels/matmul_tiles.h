@@ -13,8 +13,8 @@ namespace cpm::kernels {
 // the scale widened to f32, and 8 × the block's sum (q4_0 weights are multiplied as unsigned nibbles
 // 0..15, so 8 × Σx is subtracted to apply their offset of -8).
 struct alignas(32) ActivationBlock {
-  int32_t offsets[8];  // 8 × Σ x[0..32) in every lane
   int8_t values[32];
+  int32_t offset;  // 8 × Σ x[0..32)
   float scale;
 };
 
