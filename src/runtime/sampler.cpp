@@ -83,7 +83,9 @@ int32_t Sampler::draw(const float* logits, int64_t vocab_size) {
     std::partial_sort(order_.begin(), order_.begin() + keep, order_.end(), by_logit);
   }
   order_.resize(keep);
-  const float top = logits[order_[0]];
+  // The largest logit shifts the exponentials (order_ is sorted only when cut; masked tokens are -inf).
+  float top = logits[order_[0]];
+  for (int32_t id : order_) top = std::max(top, logits[id]);
   probabilities_.resize(keep);
   double total = 0;
   for (int64_t i = 0; i < keep; ++i) {
