@@ -60,6 +60,23 @@ void Sampler::apply_penalties(float* logits, int64_t vocab_size) const {
       if (id < vocab_size) logits[id] -= params_.frequency_penalty * count + params_.presence_penalty;
     }
   }
+  for (const auto& [id, bias] : params_.logit_bias) {
+    if (id < vocab_size) logits[id] += bias;
+  }
+}
+
+void Sampler::mask_disallowed(float* logits, int64_t vocab_size, const TokenMask& allowed,
+                              const std::vector<int32_t>& also_allowed) {
+  std::vector<float> kept;
+  for (int32_t id : also_allowed) kept.push_back(id >= 0 && id < vocab_size ? logits[id] : kMasked);
+  const int64_t limit = std::min<int64_t>(vocab_size, static_cast<int64_t>(allowed.bits.size()) * 64);
+  for (int64_t id = 0; id < limit; ++id) {
+    if (!allowed.test(id)) logits[id] = kMasked;
+  }
+  for (int64_t id = limit; id < vocab_size; ++id) logits[id] = kMasked;
+  for (size_t k = 0; k < also_allowed.size(); ++k) {
+    if (also_allowed[k] >= 0 && also_allowed[k] < vocab_size) logits[also_allowed[k]] = kept[k];
+  }
 }
 
 void Sampler::mask_stop_tokens(float* logits, int64_t vocab_size) const {
@@ -119,7 +136,8 @@ int32_t Sampler::draw(const float* logits, int64_t vocab_size) {
   return order_[0];
 }
 
-SampledToken Sampler::sample(float* logits, int64_t vocab_size) {
+SampledToken Sampler::sample(float* logits, int64_t vocab_size, const TokenMask* allowed,
+                             const std::vector<int32_t>& also_allowed) {
   SampledToken result;
   double normalizer = 0;
   if (params_.return_logprob || params_.top_logprobs > 0) {
@@ -130,6 +148,7 @@ SampledToken Sampler::sample(float* logits, int64_t vocab_size) {
   std::vector<float> raw;
   if (params_.return_logprob) raw.assign(logits, logits + vocab_size);
   apply_penalties(logits, vocab_size);
+  if (allowed != nullptr) mask_disallowed(logits, vocab_size, *allowed, also_allowed);
   mask_stop_tokens(logits, vocab_size);
   result.token = params_.greedy() ? argmax(logits, vocab_size) : draw(logits, vocab_size);
   if (params_.return_logprob) result.logprob = static_cast<float>(raw[result.token] - normalizer);

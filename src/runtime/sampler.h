@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runtime/sampling_params.h"
+#include "runtime/token_constraint.h"
 
 namespace cpm {
 
@@ -29,12 +30,17 @@ class Sampler {
   Sampler(const SamplingParams& params, const std::vector<int32_t>& prompt, std::vector<int32_t> eos_ids);
 
   // Chooses the next token from `logits` (vocab_size numbers; modified in place) and records it.
-  SampledToken sample(float* logits, int64_t vocab_size);
+  // With `allowed`, only its tokens and those in `also_allowed` can be chosen (constrained decoding);
+  // the caller makes sure one of them is left.
+  SampledToken sample(float* logits, int64_t vocab_size, const TokenMask* allowed = nullptr,
+                      const std::vector<int32_t>& also_allowed = {});
   int64_t num_sampled() const { return num_sampled_; }
 
  private:
   void apply_penalties(float* logits, int64_t vocab_size) const;
   void mask_stop_tokens(float* logits, int64_t vocab_size) const;
+  static void mask_disallowed(float* logits, int64_t vocab_size, const TokenMask& allowed,
+                              const std::vector<int32_t>& also_allowed);
   int32_t draw(const float* logits, int64_t vocab_size);
 
   SamplingParams params_;

@@ -29,6 +29,12 @@ void SamplingParams::validate() const {
           "between 0 and max_new_tokens");
   require(top_logprobs >= 0 && top_logprobs <= 20, "top_logprobs", top_logprobs, "between 0 and 20");
   for (int32_t id : stop_token_ids) require(id >= 0, "stop_token_ids", id, "non-negative token ids");
+  for (const auto& [id, bias] : logit_bias) {
+    require(id >= 0, "logit_bias token id", id, "a non-negative token id");
+    require(std::isfinite(bias) && bias >= -100 && bias <= 100, "logit_bias", bias, "in [-100, 100]");
+  }
+  if (!regex.empty() && !json_schema.empty())
+    fail("sampling parameters regex and json_schema: give at most one");
   for (const std::string& text : stop) {
     if (text.empty()) fail("sampling parameter stop: stop strings must not be empty");
   }

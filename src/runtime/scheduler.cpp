@@ -25,7 +25,8 @@ struct Scheduler::Request {
   Sampler sampler;
   std::optional<IncrementalDecoder> decoder;
   StopChecker stop;
-  std::vector<int32_t> tokens;  // prompt, then outputs
+  std::optional<TokenConstraint> constraint;  // regex / json_schema
+  std::vector<int32_t> tokens;                // prompt, then outputs
   int64_t prompt_length;
   std::vector<int32_t> slots;        // KV slots of tokens[0, slots.size())
   RadixCache::Node* node = nullptr;  // locked prefix-cache node
@@ -71,13 +72,38 @@ void Scheduler::check(EngineRequest& request) const {
   }
   if (!params.stop.empty() && tokenizer_ == nullptr)
     fail("stop strings need a tokenizer; this model has none");
+  for (const auto& [id, bias] : params.logit_bias) {
+    if (id >= model_.config().vocab_size)
+      fail("logit_bias token id ", id, " is outside the vocabulary [0, ", model_.config().vocab_size, ")");
+  }
+  if (!params.regex.empty() || !params.json_schema.empty()) {
+    if (tokenizer_ == nullptr)
+      fail("regex and json_schema constraints need a tokenizer; this model has none");
+    params.regex = constraint_regex(params.regex, params.json_schema);
+    params.json_schema.clear();
+  }
+}
+
+std::shared_ptr<ConstrainedGrammar> Scheduler::grammar_for(const std::string& regex) {
+  constexpr size_t kMaxGrammars = 64;
+  auto found = grammars_.find(regex);
+  if (found != grammars_.end()) return found->second;
+  if (!vocabulary_)
+    vocabulary_ = std::make_shared<const TokenVocabulary>(*tokenizer_, model_.config().vocab_size);
+  if (grammars_.size() >= kMaxGrammars) grammars_.clear();
+  auto grammar = std::make_shared<ConstrainedGrammar>(regex, vocabulary_);
+  grammars_.emplace(regex, grammar);
+  return grammar;
 }
 
 void Scheduler::add(EngineRequest request, std::shared_ptr<RequestStream> stream) {
   check(request);
+  std::shared_ptr<ConstrainedGrammar> grammar;
+  if (!request.params.regex.empty()) grammar = grammar_for(request.params.regex);
   counters_.prompt_tokens += static_cast<int64_t>(request.input_ids.size());
   waiting_.push_back(
       std::make_unique<Request>(std::move(request), std::move(stream), options_.eos_token_ids, tokenizer_));
+  if (grammar) waiting_.back()->constraint.emplace(std::move(grammar));
 }
 
 void Scheduler::abort(const std::string& id) {
@@ -324,7 +350,8 @@ void Scheduler::after_forward(Request& request, const float* logits, int64_t com
   if (computed > 1 || request.num_outputs() == 0) cache_prefix(request);  // a finished prefill: share it
   const int64_t vocab = model_.config().vocab_size;
   std::vector<float> scores(logits, logits + vocab);
-  const SampledToken sampled = request.sampler.sample(scores.data(), vocab);
+  SampledToken sampled;
+  if (!sample_constrained(request, scores.data(), &sampled)) return;
   const SamplingParams& params = request.spec.params;
   OutputChunk chunk;
   const bool is_eos = !params.ignore_eos && std::count(options_.eos_token_ids.begin(),
@@ -343,10 +370,44 @@ void Scheduler::after_forward(Request& request, const float* logits, int64_t com
   emit(request, std::move(chunk));
   if (request.stop.matched()) {
     finish(request, "stop");
+  } else if (request.constraint && request.constraint->complete()) {
+    finish(request, "stop");  // the constrained output is complete: nothing may follow
   } else if (request.num_outputs() >= params.max_new_tokens ||
              static_cast<int64_t>(request.tokens.size()) >= model_.context_length()) {
     finish(request, "length");
   }
+}
+
+bool Scheduler::sample_constrained(Request& request, float* scores, SampledToken* sampled) {
+  const int64_t vocab = model_.config().vocab_size;
+  if (!request.constraint) {
+    *sampled = request.sampler.sample(scores, vocab);
+    return true;
+  }
+  const SamplingParams& params = request.spec.params;
+  try {
+    const TokenMask& allowed = request.constraint->allowed();
+    std::vector<int32_t> endings;  // tokens that end the request: only where the output is complete
+    if (request.constraint->accepting()) {
+      if (!params.ignore_eos) endings = options_.eos_token_ids;
+      endings.insert(endings.end(), params.stop_token_ids.begin(), params.stop_token_ids.end());
+    }
+    if (allowed.allowed == 0) {
+      if (request.constraint->accepting()) {
+        finish(request, "stop");
+      } else {
+        finish(request, "error", "", "no token of the vocabulary continues the constrained output here");
+      }
+      return false;
+    }
+    *sampled = request.sampler.sample(scores, vocab, &allowed, endings);
+    if (std::count(endings.begin(), endings.end(), sampled->token) == 0)
+      request.constraint->advance(sampled->token);
+  } catch (const Error& error) {
+    finish(request, "error", "", error.what());
+    return false;
+  }
+  return true;
 }
 
 void Scheduler::emit(Request& request, OutputChunk chunk) {

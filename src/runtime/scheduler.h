@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "model/minicpm3.h"
@@ -19,6 +20,7 @@
 #include "runtime/request.h"
 #include "runtime/sampler.h"
 #include "runtime/stop_checker.h"
+#include "runtime/token_constraint.h"
 #include "tokenizer/tokenizer.h"
 
 namespace cpm {
@@ -104,6 +106,10 @@ class Scheduler {
               const std::string& error = "", int32_t matched_stop_token = -1);
   void release(Request& request, bool keep_in_cache);
   void emit(Request& request, OutputChunk chunk);
+  // The compiled constraint for `regex`, shared by the requests that ask for the same one.
+  std::shared_ptr<ConstrainedGrammar> grammar_for(const std::string& regex);
+  // Samples under the request's constraint, if any; false when the request finished instead.
+  bool sample_constrained(Request& request, float* scores, SampledToken* sampled);
 
   MiniCPM3& model_;
   const Tokenizer* tokenizer_;
@@ -117,6 +123,8 @@ class Scheduler {
   // The prepared step: requests whose logits it produces, and how many tokens each computed.
   std::vector<std::pair<Request*, int64_t>> with_logits_;
   int64_t prepared_rows_ = 0;
+  std::shared_ptr<const TokenVocabulary> vocabulary_;  // made at the first constrained request
+  std::unordered_map<std::string, std::shared_ptr<ConstrainedGrammar>> grammars_;
 };
 
 }  // namespace cpm

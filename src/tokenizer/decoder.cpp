@@ -99,6 +99,19 @@ std::string DecoderChain::apply(const std::vector<TokenStep>& steps, std::string
   return token;
 }
 
+std::string DecoderChain::token_bytes(std::string_view token_view) const {
+  if (join_with_spaces_) return std::string(" ").append(token_view);
+  std::string token = apply(before_bytes_, std::string(token_view));
+  char byte;
+  if (byte_fallback_ && parse_byte_token(token, &byte)) return apply(after_bytes_, std::string(1, byte));
+  return apply(after_bytes_, std::move(token));
+}
+
+const std::string& DecoderChain::leading_strip_content() const {
+  static const std::string kSpace = " ";  // a null decoder joins with spaces: as if each token began with one
+  return join_with_spaces_ ? kSpace : final_strip_content_;
+}
+
 DecoderChain::Stream::Stream(const DecoderChain& chain)
     : chain_(&chain), leading_strips_left_(chain.final_strip_start_) {}
 

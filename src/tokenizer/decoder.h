@@ -22,6 +22,14 @@ class DecoderChain {
   // Parses a tokenizer.json "decoder" value (null for none); errors name `file`.
   static DecoderChain from_json(const nlohmann::json& spec, const std::string& file);
 
+  // The bytes one token adds in the middle of a text: the per-token steps applied, a byte-fallback
+  // token as its one byte. With the leading strip below, this is what the Stream produces (runs of
+  // byte tokens that are not valid UTF-8 aside: the Stream replaces those by U+FFFD).
+  std::string token_bytes(std::string_view token) const;
+  // The start of a text loses up to leading_strip_count() copies of leading_strip_content().
+  const std::string& leading_strip_content() const;
+  int leading_strip_count() const { return join_with_spaces_ ? 1 : final_strip_start_; }
+
   class Stream {
    public:
     explicit Stream(const DecoderChain& chain);

@@ -45,6 +45,7 @@ class Tokenizer {
   const std::string& chat_template() const { return chat_template_; }         // "" when none
   const std::vector<AddedToken>& added_tokens() const { return added_.tokens(); }
   const BpeModel& bpe_model() const { return model_; }
+  const DecoderChain& decoder() const { return decoder_; }
 
  private:
   friend class IncrementalDecoder;

@@ -179,7 +179,54 @@ TEST(SamplingParamsTest, OutOfRangeIsRejectedWithItsName) {
             std::string::npos);
   EXPECT_NE(message([](SamplingParams& p) { p.top_logprobs = 50; }).find("top_logprobs"), std::string::npos);
   EXPECT_NE(message([](SamplingParams& p) { p.stop = {""}; }).find("stop"), std::string::npos);
+  EXPECT_NE(message([](SamplingParams& p) {
+              p.logit_bias = {{3, 101.0f}};
+            }).find("logit_bias"),
+            std::string::npos);
+  EXPECT_NE(message([](SamplingParams& p) {
+              p.logit_bias = {{-1, 1.0f}};
+            }).find("logit_bias"),
+            std::string::npos);
   EXPECT_EQ(message([](SamplingParams&) {}), "accepted");
+}
+
+TEST(SamplerTest, LogitBiasIsAddedBeforeChoosing) {
+  SamplingParams params;
+  params.temperature = 0;
+  params.logit_bias = {{0, 5.0f}};
+  EXPECT_EQ(sample_once(params, logits_of({1.0f, 3.0f, 2.0f})), 0);
+  params.logit_bias = {{1, -100.0f}};
+  EXPECT_EQ(sample_once(params, logits_of({1.0f, 3.0f, 2.0f})), 2);
+  params.temperature = 1;
+  const auto counts = histogram(params, logits_of({1.0f, 3.0f, 2.0f}), 2000);
+  EXPECT_EQ(counts.count(1), 0u);
+}
+
+// Only the mask's tokens (and the extra ones) can come out, greedy or sampled, also when token 0 is
+// masked: the exponentials are shifted by the largest logit left, not by the first one.
+TEST(SamplerTest, MaskedTokensAreNeverChosen) {
+  TokenMask mask;
+  mask.bits = {0b01010};  // tokens 1 and 3
+  mask.allowed = 2;
+  for (float temperature : {0.0f, 1.0f, 5.0f}) {
+    SamplingParams params;
+    params.temperature = temperature;
+    params.seed = 9;
+    Sampler sampler(params, {}, {});
+    std::map<int32_t, int> counts;
+    for (int i = 0; i < 500; ++i) {
+      std::vector<float> logits = logits_of({9.0f, 1.0f, 8.0f, 1.5f, 7.0f});
+      ++counts[sampler.sample(logits.data(), 5, &mask, {4}).token];
+    }
+    for (const auto& [token, count] : counts) {
+      EXPECT_TRUE(token == 1 || token == 3 || token == 4) << token << " at temperature " << temperature;
+    }
+    if (temperature == 0.0f) {
+      EXPECT_EQ(counts[4], 500);
+    } else if (temperature == 5.0f) {
+      EXPECT_GT(counts[1], 0);
+    }
+  }
 }
 
 }  // namespace

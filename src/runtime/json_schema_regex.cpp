@@ -1,0 +1,371 @@
+#include "runtime/json_schema_regex.h"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+#include "runtime/regex_nfa.h"
+
+namespace cpm {
+
+namespace {
+
+using nlohmann::ordered_json;
+
+// Concatenation by appending (GCC 12 warns wrongly, -Wrestrict, on `"literal" + std::string`).
+std::string cat(std::initializer_list<std::string_view> parts) {
+  std::string joined;
+  for (std::string_view part : parts) joined.append(part);
+  return joined;
+}
+
+// At most 16 blanks or newlines between tokens: room for indented JSON, none for a model to loop on.
+const std::string kWhitespace = "[ \\t\\n\\r]{0,16}";
+const std::string kStringCharacter = "([^\"\\\\\\x00-\\x1F]|\\\\([\"\\\\/bfnrt]|u[0-9a-fA-F]{4}))";
+const std::string kString = cat({"\"", kStringCharacter, "*\""});
+const std::string kUnsignedNumber = "(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?";
+const std::string kDate = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])";
+const std::string kTime =
+    "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?";
+const std::string kUuid = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+constexpr int64_t kMaxBound = 1000000000000000000;  // 1e18: bounds beyond it are refused
+
+std::string group(std::string_view regex) {
+  return cat({"(", regex, ")"});
+}
+
+std::string alternatives(const std::vector<std::string>& options) {
+  std::string joined;
+  for (size_t k = 0; k < options.size(); ++k) joined.append(k == 0 ? "" : "|").append(options[k]);
+  return group(joined);
+}
+
+// Equal-length digit strings low <= high: the numbers between them, digit by digit.
+std::string digits_between(const std::string& low, const std::string& high) {
+  if (low == high) return low;
+  if (low.size() == 1) return cat({"[", low.substr(0, 1), "-", high.substr(0, 1), "]"});
+  if (low[0] == high[0]) return cat({low.substr(0, 1), group(digits_between(low.substr(1), high.substr(1)))});
+  const size_t rest = low.size() - 1;
+  const std::string low_rest = low.substr(1), high_rest = high.substr(1);
+  char first = low[0], last = high[0];
+  std::vector<std::string> parts;
+  if (low_rest != std::string(rest, '0')) {
+    parts.push_back(cat({std::string(1, first), group(digits_between(low_rest, std::string(rest, '9')))}));
+    ++first;
+  }
+  if (high_rest != std::string(rest, '9')) {
+    parts.push_back(cat({std::string(1, last), group(digits_between(std::string(rest, '0'), high_rest))}));
+    --last;
+  }
+  if (first <= last) {
+    parts.push_back(
+        cat({"[", std::string(1, first), "-", std::string(1, last), "][0-9]{", std::to_string(rest), "}"}));
+  }
+  return alternatives(parts);
+}
+
+// Non-negative integers in [low, high] (no upper bound when high is empty), without leading zeros.
+std::string unsigned_range(uint64_t low, std::optional<uint64_t> high) {
+  const size_t low_digits = std::to_string(low).size();
+  const size_t high_digits = high ? std::to_string(*high).size() : low_digits;
+  std::vector<std::string> parts;
+  for (size_t digits = low_digits; digits <= high_digits; ++digits) {
+    const std::string from =
+        digits == low_digits ? std::to_string(low) : cat({"1", std::string(digits - 1, '0')});
+    const std::string to = high && digits == high_digits ? std::to_string(*high) : std::string(digits, '9');
+    parts.push_back(digits_between(from, to));
+  }
+  if (!high) parts.push_back(cat({"[1-9][0-9]{", std::to_string(low_digits), ",}"}));
+  return alternatives(parts);
+}
+
+class SchemaConverter {
+ public:
+  explicit SchemaConverter(const ordered_json& root) : root_(root) {}
+
+  std::string convert(const ordered_json& schema, int ref_depth) {
+    if (schema.is_boolean()) {
+      if (!schema.get<bool>()) fail("JSON schema: `false` allows no value");
+      return any_value(kAnyValueDepth);
+    }
+    if (!schema.is_object())
+      fail("JSON schema: a schema must be an object or a boolean, got ", schema.dump());
+    check_keywords(schema);
+    std::string regex = convert_object_schema(schema, ref_depth);
+    if (schema.value("nullable", false)) regex = alternatives({regex, "null"});
+    return regex;
+  }
+
+  std::string any_value(int depth) const {
+    std::vector<std::string> options{kString, cat({"-?", kUnsignedNumber}), "true", "false", "null"};
+    if (depth > 0) {
+      const std::string inner = any_value(depth - 1);
+      options.push_back(map_of(inner));
+      options.push_back(list_of(inner, 0, std::nullopt));
+    }
+    return alternatives(options);
+  }
+
+  // An object with any string keys whose values match `value`.
+  static std::string map_of(const std::string& value) {
+    const std::string member = cat({kString, kWhitespace, ":", kWhitespace, value});
+    return cat({"\\{", kWhitespace, "(", member, "(", kWhitespace, ",", kWhitespace, member, ")*)?",
+                kWhitespace, "\\}"});
+  }
+
+  static std::string list_of(const std::string& item, int64_t min_items, std::optional<int64_t> max_items) {
+    const std::string open = cat({"\\[", kWhitespace}), close = cat({kWhitespace, "\\]"});
+    if (max_items && *max_items == 0) return cat({open, close});
+    const std::string more = cat({"(", kWhitespace, ",", kWhitespace, item, ")"});
+    const std::string repeat = cat({"{", std::to_string(std::max<int64_t>(min_items - 1, 0)), ",",
+                                    max_items ? std::to_string(*max_items - 1) : "", "}"});
+    const std::string items = cat({item, more, repeat});
+    return cat({open, min_items == 0 ? cat({"(", items, ")?"}) : items, close});
+  }
+
+ private:
+  static void check_keywords(const ordered_json& schema) {
+    static const std::set<std::string> kSupported = {
+        "type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "$defs", "definitions", "properties",
+        "required", "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength",
+        "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "nullable",
+        // annotations: they do not constrain the value
+        "title", "description", "default", "examples", "$schema", "$id", "$comment", "readOnly", "writeOnly",
+        "deprecated"};
+    for (auto it = schema.begin(); it != schema.end(); ++it) {
+      if (!kSupported.contains(it.key())) fail("JSON schema keyword '", it.key(), "' is not supported");
+    }
+  }
+
+  std::string convert_object_schema(const ordered_json& schema, int ref_depth) {
+    if (schema.contains("$ref")) return reference(schema["$ref"], ref_depth);
+    if (schema.contains("const")) return literal(schema["const"]);
+    if (schema.contains("enum")) {
+      if (!schema["enum"].is_array() || schema["enum"].empty())
+        fail("JSON schema: 'enum' must be a non-empty list");
+      std::vector<std::string> options;
+      for (const ordered_json& value : schema["enum"]) options.push_back(literal(value));
+      return alternatives(options);
+    }
+    for (const char* key : {"anyOf", "oneOf", "allOf"}) {
+      if (!schema.contains(key)) continue;
+      const ordered_json& list = schema[key];
+      if (!list.is_array() || list.empty()) fail("JSON schema: '", key, "' must be a non-empty list");
+      if (std::string(key) == "allOf" && list.size() != 1)
+        fail("JSON schema: 'allOf' with more than one schema is not supported");
+      std::vector<std::string> options;
+      for (const ordered_json& option : list) options.push_back(convert(option, ref_depth));
+      return alternatives(options);
+    }
+    if (!schema.contains("type")) {
+      if (schema.contains("properties") || schema.contains("additionalProperties"))
+        return typed(schema, "object", ref_depth);
+      if (schema.contains("items")) return typed(schema, "array", ref_depth);
+      return any_value(kAnyValueDepth);
+    }
+    const ordered_json& type = schema["type"];
+    if (type.is_string()) return typed(schema, type.get<std::string>(), ref_depth);
+    if (!type.is_array() || type.empty()) fail("JSON schema: 'type' must be a string or a non-empty list");
+    std::vector<std::string> options;
+    for (const ordered_json& one : type) {
+      if (!one.is_string()) fail("JSON schema: 'type' must list type names");
+      options.push_back(typed(schema, one.get<std::string>(), ref_depth));
+    }
+    return alternatives(options);
+  }
+
+  static std::string literal(const ordered_json& value) { return group(regex_escape(value.dump())); }
+
+  std::string reference(const ordered_json& ref, int ref_depth) {
+    if (!ref.is_string()) fail("JSON schema: '$ref' must be a string");
+    const std::string path = ref.get<std::string>();
+    if (ref_depth >= kMaxRefDepth)
+      fail("JSON schema: '$ref' ", path, " nests deeper than ", kMaxRefDepth,
+           " levels (recursive schemas are not supported)");
+    if (!path.starts_with("#/"))
+      fail("JSON schema: only local references (#/...) are supported, got '", path, "'");
+    const ordered_json* target = &root_;
+    size_t at = 2;
+    while (at <= path.size()) {
+      size_t end = path.find('/', at);
+      if (end == std::string::npos) end = path.size();
+      std::string name;  // a JSON pointer token: ~1 is '/', ~0 is '~'
+      for (size_t k = at; k < end; ++k) {
+        const bool escaped = path[k] == '~' && k + 1 < end;
+        name += escaped ? (path[k + 1] == '1' ? '/' : '~') : path[k];
+        k += escaped ? 1 : 0;
+      }
+      if (!target->is_object() || !target->contains(name))
+        fail("JSON schema: '$ref' ", path, " does not resolve");
+      target = &(*target)[name];
+      at = end + 1;
+    }
+    return convert(*target, ref_depth + 1);
+  }
+
+  static std::optional<double> real_bound(const ordered_json& schema, const char* key) {
+    if (!schema.contains(key)) return std::nullopt;
+    const ordered_json& value = schema[key];
+    if (!value.is_number()) fail("JSON schema: '", key, "' must be a number");
+    const double number = value.get<double>();
+    if (std::abs(number) > static_cast<double>(kMaxBound))
+      fail("JSON schema: '", key, "' beyond 1e18 is not supported");
+    return number;
+  }
+
+  // A count (length, items): a non-negative integer.
+  static std::optional<int64_t> count(const ordered_json& schema, const char* key) {
+    if (!schema.contains(key)) return std::nullopt;
+    if (!schema[key].is_number_unsigned()) fail("JSON schema: '", key, "' must be a non-negative integer");
+    const auto value = schema[key].get<uint64_t>();
+    if (value > 100000) fail("JSON schema: '", key, "' above 100000 is not supported");
+    return static_cast<int64_t>(value);
+  }
+
+  static std::string integer_value(const ordered_json& schema) {
+    std::optional<int64_t> low, high;
+    auto tighten = [](std::optional<int64_t>& current, double candidate, bool is_max) {
+      const auto value = static_cast<int64_t>(candidate);
+      if (!current || (is_max ? value < *current : value > *current)) current = value;
+    };
+    if (auto v = real_bound(schema, "minimum")) tighten(low, std::ceil(*v), false);
+    if (auto v = real_bound(schema, "exclusiveMinimum")) tighten(low, std::floor(*v) + 1, false);
+    if (auto v = real_bound(schema, "maximum")) tighten(high, std::floor(*v), true);
+    if (auto v = real_bound(schema, "exclusiveMaximum")) tighten(high, std::ceil(*v) - 1, true);
+    return integer_range_regex(low ? &*low : nullptr, high ? &*high : nullptr);
+  }
+
+  static std::string number_value(const ordered_json& schema) {
+    for (const char* key : {"maximum", "exclusiveMinimum", "exclusiveMaximum"}) {
+      if (schema.contains(key))
+        fail("JSON schema: '", key, "' on a number is not supported (only minimum 0)");
+    }
+    if (!schema.contains("minimum")) return cat({"-?", kUnsignedNumber});
+    if (!schema["minimum"].is_number() || schema["minimum"].get<double>() != 0)
+      fail("JSON schema: 'minimum' on a number is supported only as 0");
+    return kUnsignedNumber;
+  }
+
+  static std::string string_value(const ordered_json& schema) {
+    if (schema.contains("format")) {
+      const std::string format = schema["format"].is_string() ? schema["format"].get<std::string>() : "";
+      if (format == "date") return cat({"\"", kDate, "\""});
+      if (format == "time") return cat({"\"", kTime, "\""});
+      if (format == "date-time") return cat({"\"", kDate, "T", kTime, "\""});
+      if (format == "uuid") return cat({"\"", kUuid, "\""});
+      fail("JSON schema: string format '", schema["format"].dump(),
+           "' is not supported (date, time, date-time, uuid)");
+    }
+    if (schema.contains("pattern")) {
+      if (!schema["pattern"].is_string()) fail("JSON schema: 'pattern' must be a string");
+      std::string pattern = schema["pattern"].get<std::string>();
+      if (pattern.starts_with("^")) pattern.erase(0, 1);
+      if (pattern.ends_with("$") && !pattern.ends_with("\\$")) pattern.pop_back();
+      return cat({"\"", group(pattern), "\""});
+    }
+    const int64_t min_length = count(schema, "minLength").value_or(0);
+    const std::optional<int64_t> max_length = count(schema, "maxLength");
+    if (min_length == 0 && !max_length) return kString;
+    if (max_length && *max_length < min_length) fail("JSON schema: maxLength below minLength");
+    return cat({"\"", kStringCharacter, "{", std::to_string(min_length), ",",
+                max_length ? std::to_string(*max_length) : "", "}\""});
+  }
+
+  std::string array_value(const ordered_json& schema, int ref_depth) {
+    const std::string item =
+        schema.contains("items") ? convert(schema["items"], ref_depth) : any_value(kAnyValueDepth - 1);
+    const int64_t min_items = count(schema, "minItems").value_or(0);
+    const std::optional<int64_t> max_items = count(schema, "maxItems");
+    if (min_items < 0 || (max_items && *max_items < min_items))
+      fail("JSON schema: minItems / maxItems out of order");
+    return list_of(item, min_items, max_items);
+  }
+
+  std::string object_value(const ordered_json& schema, int ref_depth) {
+    if (!schema.contains("properties")) {
+      const ordered_json additional = schema.value("additionalProperties", ordered_json(true));
+      if (additional.is_boolean() && !additional.get<bool>()) return cat({"\\{", kWhitespace, "\\}"});
+      return map_of(additional.is_boolean() ? any_value(kAnyValueDepth - 1) : convert(additional, ref_depth));
+    }
+    const ordered_json& properties = schema["properties"];
+    if (!properties.is_object()) fail("JSON schema: 'properties' must be an object");
+    std::set<std::string> required;
+    if (schema.contains("required")) {
+      for (const ordered_json& name : schema["required"]) required.insert(name.get<std::string>());
+    }
+    // tail[i]: properties i.. after at least one was written; head[i]: before any was.
+    const size_t count = properties.size();
+    std::vector<std::string> tail(count + 1), head(count + 1);
+    std::vector<std::pair<std::string, const ordered_json*>> members;
+    for (auto it = properties.begin(); it != properties.end(); ++it)
+      members.push_back({it.key(), &it.value()});
+    for (size_t i = count; i-- > 0;) {
+      const std::string member = cat({kWhitespace, regex_escape(ordered_json(members[i].first).dump()),
+                                      kWhitespace, ":", kWhitespace, convert(*members[i].second, ref_depth)});
+      const std::string after_comma = cat({kWhitespace, ",", member});
+      if (required.contains(members[i].first)) {
+        tail[i] = cat({after_comma, tail[i + 1]});
+        head[i] = cat({member, tail[i + 1]});
+      } else {
+        tail[i] = cat({"(", after_comma, ")?", tail[i + 1]});
+        head[i] = alternatives({cat({member, tail[i + 1]}), head[i + 1]});
+      }
+    }
+    for (const std::string& name : required) {
+      if (!properties.contains(name))
+        fail("JSON schema: required property '", name, "' is not in 'properties'");
+    }
+    return cat({"\\{", head[0], kWhitespace, "\\}"});
+  }
+
+  std::string typed(const ordered_json& schema, const std::string& type, int ref_depth) {
+    if (type == "string") return string_value(schema);
+    if (type == "integer") return integer_value(schema);
+    if (type == "number") return number_value(schema);
+    if (type == "boolean") return "(true|false)";
+    if (type == "null") return "null";
+    if (type == "array") return array_value(schema, ref_depth);
+    if (type == "object") return object_value(schema, ref_depth);
+    fail("JSON schema: unknown type '", type, "'");
+  }
+
+  const ordered_json& root_;
+};
+
+}  // namespace
+
+std::string integer_range_regex(const int64_t* minimum, const int64_t* maximum) {
+  for (const int64_t* bound : {minimum, maximum}) {
+    if (bound != nullptr && (*bound > kMaxBound || *bound < -kMaxBound))
+      fail("integer bounds beyond 1e18 are not supported");
+  }
+  if (minimum != nullptr && maximum != nullptr && *minimum > *maximum)
+    fail("JSON schema: the integer range [", *minimum, ", ", *maximum, "] is empty");
+  std::vector<std::string> parts;
+  if (maximum == nullptr || *maximum >= 0) {
+    const uint64_t low = minimum != nullptr && *minimum > 0 ? static_cast<uint64_t>(*minimum) : 0;
+    parts.push_back(unsigned_range(low, maximum ? std::optional<uint64_t>(*maximum) : std::nullopt));
+  }
+  if (minimum == nullptr || *minimum < 0) {
+    const uint64_t low = maximum != nullptr && *maximum < 0 ? static_cast<uint64_t>(-*maximum) : 1;
+    parts.push_back(
+        cat({"-", unsigned_range(low, minimum ? std::optional<uint64_t>(-*minimum) : std::nullopt)}));
+  }
+  return alternatives(parts);
+}
+
+std::string json_object_regex() {
+  const ordered_json empty = ordered_json::object();
+  const SchemaConverter converter(empty);
+  return SchemaConverter::map_of(converter.any_value(kAnyValueDepth));
+}
+
+std::string json_schema_to_regex(const ordered_json& schema) {
+  return SchemaConverter(schema).convert(schema, 0);
+}
+
+}  // namespace cpm

@@ -1,0 +1,33 @@
+// JSON Schema to a regular expression (regex_nfa.h syntax) that matches JSON texts satisfying the
+// schema, the approach outlines and sglang take for structured output.
+//
+// Object properties come in the schema's order (parse the schema with nlohmann::ordered_json);
+// required ones always, optional ones may be left out; no others. Supported: type (one or a list),
+// enum, const, anyOf / oneOf, a one-element allOf, $ref into #/$defs or #/definitions (recursion up
+// to kMaxRefDepth), properties / required / additionalProperties, items / minItems / maxItems,
+// strings with minLength / maxLength / pattern / format (date, time, date-time, uuid), integers with
+// minimum / maximum / exclusiveMinimum / exclusiveMaximum, numbers with minimum 0. An empty schema (or
+// `true`) allows any JSON value nested up to kAnyValueDepth levels. Annotations (title, description,
+// default, examples, ...) are ignored; any other keyword is refused with cpm::Error naming it, so a
+// schema is never silently loosened. Between JSON tokens go at most 16 blanks and newlines (enough
+// for indented output; a model cannot loop on whitespace).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace cpm {
+
+inline constexpr int kAnyValueDepth = 3;
+inline constexpr int kMaxRefDepth = 4;
+
+std::string json_schema_to_regex(const nlohmann::ordered_json& schema);
+
+// Any JSON object, containers nested up to kAnyValueDepth + 1 levels (OpenAI's response_format
+// {"type": "json_object"}).
+std::string json_object_regex();
+
+// Integers in [minimum, maximum]; either bound may be absent.
+std::string integer_range_regex(const int64_t* minimum, const int64_t* maximum);
+
+}  // namespace cpm

@@ -1,0 +1,197 @@
+// JSON Schema to regex: texts the schema allows match, others do not; unsupported keywords are refused.
+#include "runtime/json_schema_regex.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "core/error.h"
+#include "runtime/byte_dfa.h"
+
+namespace cpm {
+namespace {
+
+using nlohmann::ordered_json;
+
+class Matcher {
+ public:
+  explicit Matcher(const std::string& regex) : dfa_(compile_regex(regex)) {}
+  bool operator()(std::string_view text) {
+    int32_t state = dfa_.start();
+    for (char c : text) {
+      state = dfa_.next(state, static_cast<uint8_t>(c));
+      if (state == ByteDfa::kDead) return false;
+    }
+    return dfa_.accepting(state);
+  }
+
+ private:
+  ByteDfa dfa_;
+};
+
+Matcher schema_matcher(const char* schema) {
+  return Matcher(json_schema_to_regex(ordered_json::parse(schema)));
+}
+
+TEST(JsonSchemaRegexTest, ObjectsKeepPropertyOrderAndRequiredOnes) {
+  Matcher match = schema_matcher(R"({"type": "object", "properties": {
+      "name": {"type": "string"}, "age": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}}},
+      "required": ["name", "age"]})");
+  EXPECT_TRUE(match(R"({"name": "Ada", "age": 36})"));
+  EXPECT_TRUE(match(R"({"name":"Ada","age":36,"tags":["x","y"]})"));
+  EXPECT_TRUE(match("{\n  \"name\": \"A\\\"da\",\n  \"age\": -1,\n  \"tags\": []\n}"));
+  EXPECT_FALSE(match(R"({"age": 36, "name": "Ada"})"));  // schema order
+  EXPECT_FALSE(match(R"({"name": "Ada"})"));             // age is required
+  EXPECT_FALSE(match(R"({"name": "Ada", "age": 3.5})"));
+  EXPECT_FALSE(match(R"({"name": "Ada", "age": 36, "other": 1})"));
+  EXPECT_FALSE(match(R"({"name": "Ada", "age": 036})"));
+  EXPECT_FALSE(match("{\"name\": \"a\nb\", \"age\": 1}"));  // raw control characters are not JSON
+}
+
+TEST(JsonSchemaRegexTest, OptionalPropertiesMayBeLeftOutAnywhere) {
+  Matcher match = schema_matcher(R"({"type": "object", "properties": {
+      "a": {"type": "integer"}, "b": {"type": "integer"}, "c": {"type": "integer"}}, "required": ["b"]})");
+  EXPECT_TRUE(match(R"({"b": 2})"));
+  EXPECT_TRUE(match(R"({"a": 1, "b": 2})"));
+  EXPECT_TRUE(match(R"({"b": 2, "c": 3})"));
+  EXPECT_TRUE(match(R"({"a": 1, "b": 2, "c": 3})"));
+  EXPECT_FALSE(match(R"({"a": 1})"));
+  EXPECT_FALSE(match(R"({"a": 1,, "b": 2})"));
+  EXPECT_FALSE(match(R"({, "b": 2})"));
+  Matcher none_required =
+      schema_matcher(R"({"properties": {"a": {"type": "boolean"}, "b": {"type": "null"}}})");
+  EXPECT_TRUE(none_required("{}"));
+  EXPECT_TRUE(none_required(R"({"b": null})"));
+  EXPECT_TRUE(none_required(R"({"a": true, "b": null})"));
+  EXPECT_FALSE(none_required(R"({"b": null, "a": true})"));
+}
+
+TEST(JsonSchemaRegexTest, IntegerRangesMatchExactlyTheirMembers) {
+  std::mt19937 random(3);
+  const int64_t limits[] = {-1000, -101, -100, -99, -10, -9, -1, 0, 1, 7, 9, 10, 99, 100, 101, 999, 1000};
+  for (int trial = 0; trial < 60; ++trial) {
+    const bool has_low = trial % 4 != 1, has_high = trial % 4 != 2;
+    int64_t low = limits[random() % 17], high = limits[random() % 17];
+    if (low > high) std::swap(low, high);
+    Matcher match(integer_range_regex(has_low ? &low : nullptr, has_high ? &high : nullptr));
+    for (int64_t value = -1100; value <= 1100; ++value) {
+      const bool inside = (!has_low || value >= low) && (!has_high || value <= high);
+      ASSERT_EQ(match(std::to_string(value)), inside) << value << " in [" << low << ", " << high << "]";
+    }
+    EXPECT_FALSE(match("-0"));
+    EXPECT_FALSE(match("007"));
+    EXPECT_FALSE(match(""));
+  }
+  Matcher open_above(
+      json_schema_to_regex(ordered_json::parse(R"({"type": "integer", "exclusiveMinimum": 5})")));
+  EXPECT_FALSE(open_above("5"));
+  EXPECT_TRUE(open_above("6"));
+  EXPECT_TRUE(open_above("123456789012"));
+  Matcher fractional(
+      json_schema_to_regex(ordered_json::parse(R"({"type": "integer", "minimum": -2.5, "maximum": 2.5})")));
+  EXPECT_TRUE(fractional("-2"));
+  EXPECT_FALSE(fractional("-3"));
+  EXPECT_TRUE(fractional("2"));
+  EXPECT_FALSE(fractional("3"));
+}
+
+TEST(JsonSchemaRegexTest, ScalarsEnumsConstsAndCombinations) {
+  Matcher number = schema_matcher(R"({"type": "number"})");
+  for (const char* ok : {"0", "-1", "3.25", "1e10", "-2.5E-3"}) EXPECT_TRUE(number(ok)) << ok;
+  for (const char* bad : {"01", "1.", ".5", "+1", "1e", "NaN"}) EXPECT_FALSE(number(bad)) << bad;
+  Matcher non_negative = schema_matcher(R"({"type": "number", "minimum": 0})");
+  EXPECT_TRUE(non_negative("2.5"));
+  EXPECT_FALSE(non_negative("-2.5"));
+  Matcher choice = schema_matcher(R"({"enum": ["red", "green", 3, null, {"k": [1]}]})");
+  for (const char* ok : {"\"red\"", "\"green\"", "3", "null", "{\"k\":[1]}"}) EXPECT_TRUE(choice(ok)) << ok;
+  EXPECT_FALSE(choice("\"blue\""));
+  Matcher constant = schema_matcher(R"({"const": "a.b"})");
+  EXPECT_TRUE(constant("\"a.b\""));
+  EXPECT_FALSE(constant("\"axb\""));
+  Matcher either = schema_matcher(R"({"anyOf": [{"type": "integer"}, {"type": "boolean"}]})");
+  EXPECT_TRUE(either("12"));
+  EXPECT_TRUE(either("false"));
+  EXPECT_FALSE(either("\"12\""));
+  Matcher nullable = schema_matcher(R"({"type": ["string", "null"]})");
+  EXPECT_TRUE(nullable("null"));
+  EXPECT_TRUE(nullable("\"x\""));
+}
+
+TEST(JsonSchemaRegexTest, StringsWithLengthsPatternsAndFormats) {
+  Matcher bounded = schema_matcher(R"({"type": "string", "minLength": 2, "maxLength": 3})");
+  EXPECT_FALSE(bounded("\"a\""));
+  EXPECT_TRUE(bounded("\"ab\""));
+  EXPECT_TRUE(bounded("\"a\\nb\""));  // an escape is one character
+  EXPECT_TRUE(bounded("\"\xE4\xB8\xAD\xE6\x96\x87\""));
+  EXPECT_FALSE(bounded("\"abcd\""));
+  Matcher pattern = schema_matcher(R"({"type": "string", "pattern": "^[A-Z]{3}-[0-9]+$"})");
+  EXPECT_TRUE(pattern("\"ABC-42\""));
+  EXPECT_FALSE(pattern("\"AB-42\""));
+  Matcher date = schema_matcher(R"({"type": "string", "format": "date"})");
+  EXPECT_TRUE(date("\"2026-12-01\""));
+  EXPECT_FALSE(date("\"2026-13-01\""));
+  Matcher stamp = schema_matcher(R"({"type": "string", "format": "date-time"})");
+  EXPECT_TRUE(stamp("\"2026-12-01T12:30:00Z\""));
+  EXPECT_TRUE(stamp("\"2026-12-01T12:30:00.5+01:00\""));
+  Matcher uuid = schema_matcher(R"({"type": "string", "format": "uuid"})");
+  EXPECT_TRUE(uuid("\"123e4567-e89b-12d3-a456-426614174000\""));
+  EXPECT_FALSE(uuid("\"123e4567\""));
+}
+
+TEST(JsonSchemaRegexTest, ArraysCountTheirItems) {
+  Matcher match =
+      schema_matcher(R"({"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3})");
+  EXPECT_FALSE(match("[]"));
+  EXPECT_TRUE(match("[1]"));
+  EXPECT_TRUE(match("[1, 2,3]"));
+  EXPECT_FALSE(match("[1, 2, 3, 4]"));
+  EXPECT_FALSE(match("[1,]"));
+  Matcher any_items = schema_matcher(R"({"type": "array"})");
+  EXPECT_TRUE(any_items(R"([1, "a", {"b": [true, null]}])"));
+}
+
+TEST(JsonSchemaRegexTest, ReferencesResolveAndRecursionIsBounded) {
+  Matcher match = schema_matcher(R"({"$defs": {"point": {"type": "object", "properties": {
+      "x": {"type": "integer"}, "y": {"type": "integer"}}, "required": ["x", "y"]}},
+      "type": "object", "properties": {"from": {"$ref": "#/$defs/point"}, "to": {"$ref": "#/$defs/point"}},
+      "required": ["from", "to"]})");
+  EXPECT_TRUE(match(R"({"from": {"x": 1, "y": 2}, "to": {"x": 3, "y": 4}})"));
+  EXPECT_FALSE(match(R"({"from": {"x": 1}, "to": {"x": 3, "y": 4}})"));
+  const auto recursive = ordered_json::parse(R"({"$defs": {"node": {"type": "object", "properties": {
+      "next": {"$ref": "#/$defs/node"}}, "required": ["next"]}}, "$ref": "#/$defs/node"})");
+  EXPECT_THROW(json_schema_to_regex(recursive), Error);
+  EXPECT_THROW(json_schema_to_regex(ordered_json::parse(R"({"$ref": "#/$defs/missing"})")), Error);
+}
+
+TEST(JsonSchemaRegexTest, AnyObjectAndOpenSchemas) {
+  Matcher object(json_object_regex());
+  EXPECT_TRUE(object("{}"));
+  EXPECT_TRUE(object(R"({"a": [1, {"b": {"c": null}}], "d": "e"})"));  // 4 levels of nesting
+  EXPECT_FALSE(object(R"({"a": [{"b": {"c": [1]}}]})"));               // 5: past kAnyValueDepth
+  EXPECT_FALSE(object("[]"));
+  EXPECT_FALSE(object(R"({"a": })"));
+  EXPECT_FALSE(object(R"({"a": 1)"));
+  Matcher map = schema_matcher(R"({"type": "object", "additionalProperties": {"type": "integer"}})");
+  EXPECT_TRUE(map(R"({"x": 1, "y": 2})"));
+  EXPECT_FALSE(map(R"({"x": "1"})"));
+  Matcher closed = schema_matcher(R"({"type": "object", "additionalProperties": false})");
+  EXPECT_TRUE(closed("{ }"));
+  EXPECT_FALSE(closed(R"({"x": 1})"));
+}
+
+TEST(JsonSchemaRegexTest, UnsupportedKeywordsAreRefusedByName) {
+  for (const char* schema :
+       {R"({"type": "string", "not": {"const": "a"}})", R"({"type": "array", "uniqueItems": true})",
+        R"({"type": "number", "maximum": 3})", R"({"type": "string", "format": "email"})",
+        R"({"type": "object", "patternProperties": {}})", R"({"type": "tuple"})", "false"}) {
+    try {
+      json_schema_to_regex(ordered_json::parse(schema));
+      ADD_FAILURE() << "accepted " << schema;
+    } catch (const Error& error) {
+      EXPECT_NE(std::string(error.what()).find("JSON schema"), std::string::npos) << error.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cpm
