@@ -195,6 +195,9 @@ CommandRunner add_generate_command(CLI::App& app) {
   command->add_option("--repetition-penalty", flags->sampling.repetition_penalty);
   command->add_option("--seed", flags->seed, "random seed for sampling");
   command->add_flag("--ignore-eos", flags->sampling.ignore_eos, "do not stop at end-of-sequence tokens");
+  command->add_option("--regex", flags->sampling.regex, "the output must match this regular expression");
+  command->add_option("--json-schema", flags->sampling.json_schema,
+                      "the output must be JSON valid under this schema (JSON text)");
   command->add_flag("--json", flags->json_output, "print {\"output_ids\": [...], \"text\": \"...\"}");
   return [flags] { return run_generate(*flags); };
 }

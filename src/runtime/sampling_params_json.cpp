@@ -1,5 +1,7 @@
 #include "runtime/sampling_params_json.h"
 
+#include <climits>
+
 #include "core/error.h"
 
 namespace cpm {
@@ -69,7 +71,41 @@ SamplingParams sampling_params_from_json(const json& object, SamplingParams para
       params.stop_token_ids.push_back(id.get<int32_t>());
     }
   }
+  if (object.contains("regex") && !object["regex"].is_null()) {
+    if (!object["regex"].is_string()) fail("sampling parameter regex must be a string");
+    params.regex = object["regex"].get<std::string>();
+  }
+  if (object.contains("json_schema") && !object["json_schema"].is_null()) {
+    const json& schema = object["json_schema"];
+    if (!schema.is_string() && !schema.is_object() && !schema.is_boolean())
+      fail("sampling parameter json_schema must be a JSON schema (an object, or its text)");
+    params.json_schema = schema.is_string() ? schema.get<std::string>() : schema.dump();
+  }
+  if (object.contains("ebnf") && !object["ebnf"].is_null())
+    fail("sampling parameter ebnf: grammars are not supported; use regex or json_schema");
+  if (object.contains("logit_bias") && !object["logit_bias"].is_null())
+    params.logit_bias = logit_bias_from_json(object["logit_bias"]);
   return params;
+}
+
+std::vector<std::pair<int32_t, float>> logit_bias_from_json(const json& object) {
+  if (!object.is_object())
+    fail("logit_bias must be an object mapping token ids to biases, got ", object.dump());
+  std::vector<std::pair<int32_t, float>> biases;
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    size_t used = 0;
+    long long id = -1;
+    try {
+      id = std::stoll(it.key(), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != it.key().size() || id < 0 || id > INT32_MAX)
+      fail("logit_bias key \"", it.key(), "\" is not a token id");
+    if (!it.value().is_number()) fail("logit_bias for token ", it.key(), " must be a number");
+    biases.push_back({static_cast<int32_t>(id), it.value().get<float>()});
+  }
+  return biases;
 }
 
 }  // namespace cpm

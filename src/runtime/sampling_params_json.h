@@ -9,6 +9,12 @@ namespace cpm {
 
 // Reads the known keys over `defaults`; a key with the wrong type throws cpm::Error naming it.
 // Unknown keys are ignored, as sglang does, so clients of other servers keep working.
+// regex and json_schema (a JSON text, or an object: then its keys come in nlohmann::json's sorted order,
+// so a server re-reads the request to keep the client's property order) select structured output;
+// ebnf is refused.
 SamplingParams sampling_params_from_json(const nlohmann::json& object, SamplingParams defaults = {});
+
+// {"token id": bias, ...} as OpenAI and sglang send logit_bias; throws cpm::Error naming a bad entry.
+std::vector<std::pair<int32_t, float>> logit_bias_from_json(const nlohmann::json& object);
 
 }  // namespace cpm

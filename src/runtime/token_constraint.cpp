@@ -75,6 +75,7 @@ ConstrainedGrammar::ConstrainedGrammar(const std::string& regex,
     : dfa_(compile_regex(regex)), vocabulary_(std::move(vocabulary)) {}
 
 const TokenMask& ConstrainedGrammar::allowed(int32_t state, int strips_left) {
+  if (state < 0 || static_cast<size_t>(state) >= dfa_.num_states()) fail("no automaton state ", state);
   const int64_t key = static_cast<int64_t>(state) * 8 + std::min(strips_left, 7);
   auto found = masks_.find(key);
   if (found != masks_.end()) return found->second;

@@ -103,6 +103,12 @@ void handle_generate(ServerContext& context, const httplib::Request& http_reques
     } catch (const Error& error) {
       throw HttpError(400, error.what());
     }
+    if (body.contains("sampling_params") && body["sampling_params"].is_object() &&
+        body["sampling_params"].contains("json_schema") &&
+        body["sampling_params"]["json_schema"].is_object()) {
+      // Re-read in the client's key order: properties are generated in the schema's order.
+      params.json_schema = ordered_json::parse(http_request.body)["sampling_params"]["json_schema"].dump();
+    }
     params.return_logprob = optional_field<bool>(body, "return_logprob").value_or(false);
     if (params.return_logprob)
       params.top_logprobs = optional_field<int32_t>(body, "top_logprobs_num").value_or(0);

@@ -152,7 +152,7 @@ void handle_completions(ServerContext& context, const httplib::Request& http_req
   guarded(context, response, [&] {
     const json body = parse_body(http_request);
     check_model_name(context, body);
-    const OpenAiParams params = parse_openai_params(body, false);
+    const OpenAiParams params = parse_openai_params(body, false, http_request.body);
     const bool echo = optional_field<bool>(body, "echo").value_or(false);
     std::vector<std::string> prompt_texts;
     const auto prompts = completion_prompts(context, body, &prompt_texts);
@@ -306,7 +306,7 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
   guarded(context, response, [&] {
     const json body = parse_body(http_request);
     check_model_name(context, body);
-    const OpenAiParams params = parse_openai_params(body, true);
+    const OpenAiParams params = parse_openai_params(body, true, http_request.body);
     // The template writes any special tokens itself, as transformers' apply_chat_template does.
     const std::vector<int32_t> prompt =
         tokenize_text(context, render_chat(context, body, http_request.body), false);

@@ -1,5 +1,7 @@
 #include "server/openai_params.h"
 
+#include "runtime/json_schema_regex.h"
+#include "runtime/sampling_params_json.h"
 #include "server/json_fields.h"
 
 namespace cpm {
@@ -40,9 +42,39 @@ void read_extras(const json& body, SamplingParams& p) {
   }
 }
 
+// OpenAI's response_format and sglang's regex / ebnf extras.
+void read_structured_output(const json& body, const std::string& raw_body, SamplingParams& p) {
+  if (auto regex = optional_field<std::string>(body, "regex")) p.regex = *regex;
+  if (body.contains("ebnf") && !body["ebnf"].is_null())
+    throw HttpError(400, "'ebnf' grammars are not supported; use 'regex' or 'response_format'",
+                    "invalid_request_error", "ebnf");
+  if (!body.contains("response_format") || body["response_format"].is_null()) return;
+  const json& format = body["response_format"];
+  auto bad = [](const std::string& message) {
+    return HttpError(400, message, "invalid_request_error", "response_format");
+  };
+  if (!format.is_object() || !format.contains("type") || !format["type"].is_string())
+    throw bad("'response_format' must be an object with a 'type'");
+  const std::string type = format["type"].get<std::string>();
+  if (type == "text") return;
+  if (!p.regex.empty()) throw bad("give either 'regex' or 'response_format', not both");
+  if (type == "json_object") {
+    p.regex = json_object_regex();
+  } else if (type == "json_schema") {
+    if (!format.contains("json_schema") || !format["json_schema"].is_object() ||
+        !format["json_schema"].contains("schema"))
+      throw bad("'response_format' of type json_schema needs 'json_schema': {'name': ..., 'schema': {...}}");
+    // Re-read in the client's key order: properties are generated in the schema's order.
+    p.json_schema =
+        nlohmann::ordered_json::parse(raw_body)["response_format"]["json_schema"]["schema"].dump();
+  } else {
+    throw bad("'response_format' type '" + type + "' is not one of text, json_object, json_schema");
+  }
+}
+
 }  // namespace
 
-OpenAiParams parse_openai_params(const json& body, bool chat) {
+OpenAiParams parse_openai_params(const json& body, bool chat, const std::string& raw_body) {
   OpenAiParams params;
   SamplingParams& p = params.sampling;
   p.temperature = optional_field<float>(body, "temperature").value_or(1.0f);
@@ -66,6 +98,14 @@ OpenAiParams parse_openai_params(const json& body, bool chat) {
     p.top_logprobs = *v;
   }
   read_extras(body, p);
+  read_structured_output(body, raw_body, p);
+  if (body.contains("logit_bias") && !body["logit_bias"].is_null()) {
+    try {
+      p.logit_bias = logit_bias_from_json(body["logit_bias"]);
+    } catch (const Error& error) {
+      throw HttpError(400, error.what(), "invalid_request_error", "logit_bias");
+    }
+  }
   params.n = optional_field<int32_t>(body, "n").value_or(1);
   if (params.n < 1 || params.n > 128)
     throw HttpError(400, "'n' must be between 1 and 128", "invalid_request_error", "n");

@@ -117,6 +117,11 @@ check_error "bad token ids" "is not a token id" "$bin" logits --model-path "$wor
 check_error "token outside vocabulary" "outside the vocabulary" "$bin" logits --model-path "$work/tiny" --prompt-ids 1,99999
 check_error "prompt longer than context" "context length" "$bin" generate --model-path "$work/tiny" --prompt-ids 1,2,3 --context-length 2 --max-new-tokens 1
 check_error "bad sampling parameter" "top_p" "$bin" generate --model-path "$work/tiny" --prompt "hi" --top-p 3
+check_error "bad regex" "regex: missing ')'" "$bin" generate --model-path "$source_dir/models/demo" --prompt "hi" --regex "(a"
+check_error "unsupported schema keyword" "'not' is not supported" "$bin" generate --model-path "$source_dir/models/demo" --prompt "hi" --json-schema '{"not": {}}'
+check "generate --regex" "$bin" generate --model-path "$source_dir/models/demo" --prompt "Question: 2 + 5?"$'\n'"Answer:" --regex "#### [0-9]+" --json
+cp "$work/out" "$work/regex.json"
+check "regex output matches" grep -q '"text":"#### [0-9]*"}$' "$work/regex.json"
 echo '{"prompt": 5}' > "$work/bad.jsonl"
 check_error "bad prompts file line" "bad.jsonl:1" "$bin" generate --model-path "$work/tiny" --prompts-file "$work/bad.jsonl" --output "$work/o.jsonl"
 

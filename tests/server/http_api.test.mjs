@@ -170,3 +170,37 @@ test("a POST without Content-Length gets a 400 that says what is missing", async
   assert.match(reply, /^HTTP\/1\.1 400/);
   assert.match(reply, /Content-Length header/);
 });
+
+test("generate: regex and json_schema constraints; ebnf and bad patterns are 400s", async () => {
+  const question = "Question: Tom has 3 apples and buys 4 more. How many apples does he have?\nAnswer:";
+  const regex = "The answer is [0-9]{1,3}\\.";
+  const constrained = await postJson(`${server.url}/generate`, { text: question, sampling_params: { max_new_tokens: 32, temperature: 0, regex } });
+  assert.equal(constrained.status, 200);
+  assert.match(constrained.json.text, /^The answer is [0-9]{1,3}\.$/);
+  assert.equal(constrained.json.meta_info.finish_reason.type, "stop");
+
+  const schema = { type: "object", properties: { z: { type: "boolean" }, a: { type: "integer", minimum: -9, maximum: 99 } }, required: ["z", "a"] };
+  for (const json_schema of [schema, JSON.stringify(schema)]) {
+    const result = await postJson(`${server.url}/generate`, { text: question, sampling_params: { max_new_tokens: 200, temperature: 0, json_schema } });
+    assert.equal(result.status, 200);
+    assert.equal(result.json.meta_info.finish_reason.type, "stop", result.json.text);
+    const value = JSON.parse(result.json.text);
+    assert.deepEqual(Object.keys(value), ["z", "a"]);
+    assert.equal(typeof value.z, "boolean");
+    assert.ok(Number.isInteger(value.a));
+  }
+
+  for (const [sampling_params, pattern] of [
+    [{ regex: "(unclosed" }, /regex: missing '\)'/],
+    [{ ebnf: "root ::= \"a\"" }, /ebnf/],
+    [{ json_schema: "{not json" }, /json_schema is not valid JSON/],
+    [{ json_schema: { type: "string", format: "email" } }, /format/],
+    [{ regex: "a", json_schema: { type: "string" } }, /at most one/],
+    [{ logit_bias: { x: 1 } }, /logit_bias key/],
+    [{ logit_bias: { 5: 500 } }, /logit_bias/],
+  ]) {
+    const bad = await postJson(`${server.url}/generate`, { text: question, sampling_params: { max_new_tokens: 4, ...sampling_params } });
+    assert.equal(bad.status, 400, JSON.stringify(sampling_params));
+    assert.match(bad.json.error.message, pattern);
+  }
+});

@@ -95,3 +95,53 @@ test("client errors map to OpenAI error classes", async () => {
   await assert.rejects(client.chat.completions.create({ model: "tiny", messages, temperature: -1 }), (e) => e.status === 400);
   await assert.rejects(client.chat.completions.create({ model: "tiny", messages: [] }), (e) => e.status === 400);
 });
+
+test("structured output: response_format json_schema, json_object and logit_bias", async () => {
+  const schema = {
+    type: "object",
+    properties: { unit: { enum: ["apples", "pears"] }, answer: { type: "integer", minimum: 0, maximum: 1000 } },
+    required: ["unit", "answer"],
+  };
+  const reply = await client.chat.completions.create({
+    model: "tiny", messages, max_tokens: 200, temperature: 0,
+    response_format: { type: "json_schema", json_schema: { name: "fruit", schema, strict: true } },
+  });
+  assert.equal(reply.choices[0].finish_reason, "stop");
+  const value = JSON.parse(reply.choices[0].message.content);
+  assert.deepEqual(Object.keys(value), ["unit", "answer"]);  // the schema's order, not sorted
+  assert.ok(Number.isInteger(value.answer) && value.answer >= 0 && value.answer <= 1000);
+  assert.ok(["apples", "pears"].includes(value.unit));
+
+  const object = await client.chat.completions.create({
+    model: "tiny", messages, max_tokens: 300, temperature: 0.8, seed: 5, response_format: { type: "json_object" },
+  });
+  if (object.choices[0].finish_reason === "stop") {
+    assert.equal(typeof JSON.parse(object.choices[0].message.content), "object");
+  } else {
+    assert.ok(object.choices[0].message.content.startsWith("{"));
+  }
+
+  // logit_bias +100 on one token makes every output that token, through both APIs.
+  const prompt = "Question: 3 + 4?\nAnswer:";
+  const free = await generate({ text: prompt, sampling_params: { max_new_tokens: 4, temperature: 0 } });
+  const forced = free.output_ids.at(-1);
+  const native = await generate({ text: prompt, sampling_params: { max_new_tokens: 3, temperature: 0, ignore_eos: true, logit_bias: { [forced]: 100 } } });
+  assert.deepEqual(native.output_ids, [forced, forced, forced]);
+  const openai = await client.completions.create({ model: "tiny", prompt, max_tokens: 3, temperature: 0, ignore_eos: true, logit_bias: { [forced]: 100 } });
+  assert.equal(openai.choices[0].text, native.text);
+
+  await assert.rejects(
+    client.chat.completions.create({ model: "tiny", messages, response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "string", not: {} } } } }),
+    (error) => error.status === 400 && /not/.test(error.message));
+  await assert.rejects(
+    client.chat.completions.create({ model: "tiny", messages, response_format: { type: "yaml" } }),
+    (error) => error.status === 400 && /response_format/.test(error.message));
+});
+
+async function generate(body) {
+  const response = await fetch(`${server.url}/generate`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  assert.equal(response.status, 200);
+  return response.json();
+}
