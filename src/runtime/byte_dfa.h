@@ -16,8 +16,8 @@ class ByteDfa {
  public:
   static constexpr int32_t kDead = -1;
 
-  // Throws cpm::Error once more than `max_states` states would be needed.
-  explicit ByteDfa(RegexNfa nfa, size_t max_states = 20000);
+  // Throws cpm::Error once more than `max_states` states would be needed (each takes 1 KB).
+  explicit ByteDfa(RegexNfa nfa, size_t max_states = 10000);
 
   int32_t start() const { return 0; }
   int32_t next(int32_t state, uint8_t byte);  // kDead when no string continues this way

@@ -5,6 +5,8 @@
 #include <limits>
 #include <numeric>
 
+#include "runtime/token_constraint.h"
+
 namespace cpm {
 
 namespace {

@@ -7,9 +7,10 @@
 #include <vector>
 
 #include "runtime/sampling_params.h"
-#include "runtime/token_constraint.h"
 
 namespace cpm {
+
+struct TokenMask;  // token_constraint.h
 
 struct TokenLogprob {
   int32_t token = 0;

@@ -9,7 +9,7 @@
 namespace cpm {
 
 namespace {
-constexpr size_t kMaxCachedMasks = 4096;  // ~9 KB each at MiniCPM3's vocabulary
+constexpr size_t kMaxCachedMasks = 1024;  // 9 KB each at MiniCPM3's vocabulary
 }
 
 TokenVocabulary::TokenVocabulary(const Tokenizer& tokenizer, int64_t model_vocab_size)

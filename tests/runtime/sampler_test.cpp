@@ -7,6 +7,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "runtime/token_constraint.h"
 
 namespace cpm {
 namespace {
