@@ -88,9 +88,14 @@ class SchemaConverter {
   explicit SchemaConverter(const ordered_json& root) : root_(root) {}
 
   std::string convert(const ordered_json& schema, int ref_depth) {
+    struct Nesting {  // how deep in the schema this call is
+      explicit Nesting(int* depth) : depth_(depth) { ++*depth_; }
+      ~Nesting() { --*depth_; }
+      int* depth_;
+    } nesting(&nesting_);
     if (schema.is_boolean()) {
       if (!schema.get<bool>()) fail("JSON schema: `false` allows no value");
-      return any_value(kAnyValueDepth);
+      return open_value();
     }
     if (!schema.is_object())
       fail("JSON schema: a schema must be an object or a boolean, got ", schema.dump());
@@ -109,6 +114,10 @@ class SchemaConverter {
     }
     return alternatives(options);
   }
+
+  // Any value where a schema says nothing: one level less deep below the top, so a schema with
+  // several open properties stays within the automaton's size.
+  std::string open_value() const { return any_value(nesting_ <= 1 ? kAnyValueDepth : kAnyValueDepth - 1); }
 
   // An object with any string keys whose values match `value`.
   static std::string map_of(const std::string& value) {
@@ -165,7 +174,7 @@ class SchemaConverter {
       if (schema.contains("properties") || schema.contains("additionalProperties"))
         return typed(schema, "object", ref_depth);
       if (schema.contains("items")) return typed(schema, "array", ref_depth);
-      return any_value(kAnyValueDepth);
+      return open_value();
     }
     const ordered_json& type = schema["type"];
     if (type.is_string()) return typed(schema, type.get<std::string>(), ref_depth);
@@ -334,6 +343,7 @@ class SchemaConverter {
   }
 
   const ordered_json& root_;
+  int nesting_ = 0;
 };
 
 }  // namespace

@@ -179,6 +179,15 @@ TEST(JsonSchemaRegexTest, AnyObjectAndOpenSchemas) {
   EXPECT_FALSE(closed(R"({"x": 1})"));
 }
 
+TEST(JsonSchemaRegexTest, SeveralOpenPropertiesStayCompilable) {
+  Matcher match =
+      schema_matcher(R"({"type": "object", "properties": {"a": {}, "b": {}, "c": {}, "d": {}, "e": {},
+      "f": {}, "g": {}, "h": {}}, "required": ["a", "b", "c", "d", "e", "f", "g", "h"]})");
+  EXPECT_TRUE(match(
+      R"({"a": 1, "b": "x", "c": [1, [2]], "d": {"e": {}}, "e": null, "f": true, "g": [], "h": -0.5})"));
+  EXPECT_FALSE(match(R"({"a": 1})"));
+}
+
 TEST(JsonSchemaRegexTest, UnsupportedKeywordsAreRefusedByName) {
   for (const char* schema :
        {R"({"type": "string", "not": {"const": "a"}})", R"({"type": "array", "uniqueItems": true})",
