@@ -66,4 +66,12 @@ int32_t ByteDfa::next(int32_t state, uint8_t byte) {
   return target;
 }
 
+int32_t ByteDfa::run(int32_t state, std::string_view bytes) {
+  for (char c : bytes) {
+    if (state == kDead) break;
+    state = next(state, static_cast<uint8_t>(c));
+  }
+  return state;
+}
+
 }  // namespace cpm

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <string_view>
 #include <vector>
 
 #include "runtime/regex_nfa.h"
@@ -22,6 +23,13 @@ class ByteDfa {
   int32_t start() const { return 0; }
   int32_t next(int32_t state, uint8_t byte);  // kDead when no string continues this way
   bool accepting(int32_t state) const { return accepting_[state]; }
+  // The state after `bytes` from `state` (kDead once no string continues that way).
+  int32_t run(int32_t state, std::string_view bytes);
+  // True when the whole of `text` is in the language.
+  bool matches(std::string_view text) {
+    const int32_t end = run(start(), text);
+    return end != kDead && accepting(end);
+  }
   size_t num_states() const { return sets_.size(); }
 
  private:

@@ -15,12 +15,7 @@ namespace cpm {
 namespace {
 
 bool full_match(const std::string& regex, const std::string& text) {
-  ByteDfa dfa(compile_regex(regex));
-  int32_t state = dfa.start();
-  for (char c : text) {
-    if ((state = dfa.next(state, static_cast<uint8_t>(c))) == ByteDfa::kDead) return false;
-  }
-  return dfa.accepting(state);
+  return ByteDfa(compile_regex(regex)).matches(text);
 }
 
 class ConstrainedGenerationTest : public ::testing::Test {

@@ -16,14 +16,7 @@ using nlohmann::ordered_json;
 class Matcher {
  public:
   explicit Matcher(const std::string& regex) : dfa_(compile_regex(regex)) {}
-  bool operator()(std::string_view text) {
-    int32_t state = dfa_.start();
-    for (char c : text) {
-      state = dfa_.next(state, static_cast<uint8_t>(c));
-      if (state == ByteDfa::kDead) return false;
-    }
-    return dfa_.accepting(state);
-  }
+  bool operator()(std::string_view text) { return dfa_.matches(text); }
 
  private:
   ByteDfa dfa_;

@@ -12,25 +12,13 @@
 namespace cpm {
 namespace {
 
-// The automaton state after `text`, or kDead.
-int32_t run(ByteDfa& dfa, std::string_view text) {
-  int32_t state = dfa.start();
-  for (char c : text) {
-    state = dfa.next(state, static_cast<uint8_t>(c));
-    if (state == ByteDfa::kDead) break;
-  }
-  return state;
-}
-
 bool matches(std::string_view pattern, std::string_view text) {
-  ByteDfa dfa(compile_regex(pattern));
-  const int32_t state = run(dfa, text);
-  return state != ByteDfa::kDead && dfa.accepting(state);
+  return ByteDfa(compile_regex(pattern)).matches(text);
 }
 
 bool live_prefix(std::string_view pattern, std::string_view text) {
   ByteDfa dfa(compile_regex(pattern));
-  return run(dfa, text) != ByteDfa::kDead;
+  return dfa.run(dfa.start(), text) != ByteDfa::kDead;
 }
 
 TEST(RegexTest, LiteralsMatchWholeStrings) {

@@ -15,15 +15,6 @@
 namespace cpm {
 namespace {
 
-// The state of `pattern`'s automaton after `text` (kDead when no string continues it).
-int32_t state_after(ByteDfa& dfa, std::string_view text) {
-  int32_t state = dfa.start();
-  for (char c : text) {
-    if ((state = dfa.next(state, static_cast<uint8_t>(c))) == ByteDfa::kDead) break;
-  }
-  return state;
-}
-
 // The output so far as a constraint sees it: the decoded text, except that an unfinished UTF-8
 // character at the end (byte tokens still to be completed) counts as its bytes; the decoder would
 // show U+FFFD for it only if the output ended there.
@@ -62,8 +53,9 @@ Walk random_walk(const Tokenizer& tokenizer, const std::string& regex, uint32_t 
       for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
         std::vector<int32_t> extended = walk.tokens;
         extended.push_back(id);
-        const bool live = !tokenizer.is_special(id) &&
-                          state_after(reference, output_so_far(tokenizer, extended)) != ByteDfa::kDead;
+        const bool live =
+            !tokenizer.is_special(id) &&
+            reference.run(reference.start(), output_so_far(tokenizer, extended)) != ByteDfa::kDead;
         EXPECT_EQ(mask.test(id), live) << "token " << id << " '" << tokenizer.id_to_token(id) << "' after "
                                        << walk.tokens.size() << " tokens";
       }
@@ -88,9 +80,7 @@ Walk random_walk(const Tokenizer& tokenizer, const std::string& regex, uint32_t 
 }
 
 bool full_match(const std::string& regex, const std::string& text) {
-  ByteDfa dfa(compile_regex(regex));
-  const int32_t state = state_after(dfa, text);
-  return state != ByteDfa::kDead && dfa.accepting(state);
+  return ByteDfa(compile_regex(regex)).matches(text);
 }
 
 const Tokenizer& demo_tokenizer() {
