@@ -6,6 +6,7 @@
 
 #include "server/json_fields.h"
 #include "server/openai_params.h"
+#include "server/tool_calls.h"
 
 namespace cpm {
 
@@ -299,6 +300,42 @@ std::string render_chat(ServerContext& context, const json& body, const std::str
   }
 }
 
+// True when the reply should be read for function calls: tools were offered and tool_choice is
+// "auto" (the default) or "none" was not asked for.
+bool reads_tool_calls(const json& body) {
+  if (!body.contains("tools") || !body["tools"].is_array() || body["tools"].empty()) return false;
+  if (!body.contains("tool_choice") || body["tool_choice"].is_null() || body["tool_choice"] == "auto")
+    return true;
+  if (body["tool_choice"] == "none") return false;
+  throw HttpError(400, "'tool_choice' must be \"auto\" or \"none\": forcing a call is not supported",
+                  "invalid_request_error", "tool_choice");
+}
+
+// The fields of the assistant's message (or of a streamed delta) for `text`: the content, and with
+// tools the thought and the calls MiniCPM3 wrote. A reply with calls finishes as "tool_calls".
+ordered_json assistant_fields(const std::string& text, bool with_tools, const std::string& call_id,
+                              bool streamed, std::string* finish_reason) {
+  if (!with_tools) return {{"content", text}};
+  const AssistantReply reply = parse_minicpm3_reply(text);
+  ordered_json fields = {{"content", reply.content.empty() && !reply.tool_calls.empty()
+                                         ? ordered_json()
+                                         : ordered_json(reply.content)}};
+  if (!reply.reasoning.empty()) fields["reasoning_content"] = reply.reasoning;
+  if (reply.tool_calls.empty()) return fields;
+  ordered_json calls = ordered_json::array();
+  for (size_t k = 0; k < reply.tool_calls.size(); ++k) {
+    ordered_json call = {
+        {"id", call_id + "-" + std::to_string(k)},
+        {"type", "function"},
+        {"function", {{"name", reply.tool_calls[k].name}, {"arguments", reply.tool_calls[k].arguments}}}};
+    if (streamed) call["index"] = k;
+    calls.push_back(std::move(call));
+  }
+  fields["tool_calls"] = std::move(calls);
+  if (*finish_reason == "stop") *finish_reason = "tool_calls";
+  return fields;
+}
+
 }  // namespace
 
 void handle_chat_completions(ServerContext& context, const httplib::Request& http_request,
@@ -307,6 +344,7 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
     const json body = parse_body(http_request);
     check_model_name(context, body);
     const OpenAiParams params = parse_openai_params(body, true, http_request.body);
+    const bool with_tools = reads_tool_calls(body);
     // The template writes any special tokens itself, as transformers' apply_chat_template does.
     const std::vector<int32_t> prompt =
         tokenize_text(context, render_chat(context, body, http_request.body), false);
@@ -320,11 +358,15 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
       ordered_json choices = ordered_json::array();
       for (size_t i = 0; i < results.size(); ++i) {
         if (results[i].finish_reason == "error") throw HttpError(400, results[i].error);
+        std::string finish_reason = results[i].finish_reason;
+        ordered_json message = {{"role", "assistant"}};
+        message.update(assistant_fields(results[i].text, with_tools, "call-" + results[i].request_id, false,
+                                        &finish_reason));
         choices.push_back({{"index", i},
-                           {"message", {{"role", "assistant"}, {"content", results[i].text}}},
+                           {"message", std::move(message)},
                            {"logprobs", params.sampling.return_logprob ? chat_logprobs(context, results[i])
                                                                        : ordered_json()},
-                           {"finish_reason", results[i].finish_reason},
+                           {"finish_reason", finish_reason},
                            {"matched_stop", matched_stop_json(results[i])}});
       }
       send_json(context, response,
@@ -365,7 +407,8 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
                                      {"logprobs", nullptr},
                                      {"finish_reason", nullptr}}}));
           }
-          if (!chunk.text.empty() || !chunk.logprobs.empty()) {
+          // With tools the reply is held back and sent whole at the end, its calls parsed.
+          if (!with_tools && (!chunk.text.empty() || !chunk.logprobs.empty())) {
             events.push_back(
                 event({{{"index", index},
                         {"delta", {{"content", chunk.text}}},
@@ -374,10 +417,21 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
                         {"finish_reason", nullptr}}}));
           }
           if (chunk.finished) {
+            std::string finish_reason = chunk.finish_reason;
+            if (with_tools) {
+              const OutputChunk& whole = (*totals)[index];
+              events.push_back(
+                  event({{{"index", index},
+                          {"delta", assistant_fields(whole.text, true, "call-" + whole.request_id, true,
+                                                     &finish_reason)},
+                          {"logprobs",
+                           params.sampling.return_logprob ? chat_logprobs(context, whole) : ordered_json()},
+                          {"finish_reason", nullptr}}}));
+            }
             events.push_back(event({{{"index", index},
                                      {"delta", ordered_json::object()},
                                      {"logprobs", nullptr},
-                                     {"finish_reason", chunk.finish_reason}}}));
+                                     {"finish_reason", finish_reason}}}));
           }
           return events;
         },

@@ -145,3 +145,41 @@ async function generate(body) {
   assert.equal(response.status, 200);
   return response.json();
 }
+
+test("tool calls in MiniCPM3's format come back as tool_calls, whole or streamed", async () => {
+  const tools = [{ type: "function", function: { name: "get_weather", description: "Weather in a city",
+    parameters: { type: "object", properties: { city: { type: "string" }, days: { type: "integer" } }, required: ["city"] } } }];
+  // The demo model never learned the format: a regex makes it write a reply as MiniCPM3 would.
+  const regex = "<\\|thought_start\\|>\nI need the weather\\.\n<\\|thought_end\\|>\n<\\|tool_call_start\\|>\n```python\n" +
+    "get_weather\\(city=\"Paris\", days=3\\)\n```\n<\\|tool_call_end\\|>\nChecking\\.";
+  const request = { model: "tiny", messages, tools, max_tokens: 200, temperature: 0, regex };
+  const reply = await client.chat.completions.create(request);
+  const choice = reply.choices[0];
+  assert.equal(choice.finish_reason, "tool_calls");
+  assert.equal(choice.message.content, "Checking.");
+  assert.equal(choice.message.reasoning_content, "I need the weather.");
+  assert.equal(choice.message.tool_calls.length, 1);
+  assert.equal(choice.message.tool_calls[0].type, "function");
+  assert.equal(choice.message.tool_calls[0].function.name, "get_weather");
+  assert.deepEqual(JSON.parse(choice.message.tool_calls[0].function.arguments), { city: "Paris", days: 3 });
+
+  const stream = await client.chat.completions.create({ ...request, stream: true });
+  let content = "", finish = null;
+  const calls = [];
+  for await (const chunk of stream) {
+    const delta = chunk.choices[0]?.delta ?? {};
+    content += delta.content ?? "";
+    for (const call of delta.tool_calls ?? []) calls[call.index] = call;
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(finish, "tool_calls");
+  assert.equal(content, "Checking.");
+  assert.equal(calls[0].function.name, "get_weather");
+  assert.equal(calls[0].function.arguments, choice.message.tool_calls[0].function.arguments);
+
+  const none = await client.chat.completions.create({ ...request, tool_choice: "none" });
+  assert.equal(none.choices[0].finish_reason, "stop");
+  assert.ok(none.choices[0].message.content.includes("<|tool_call_start|>"));
+  await assert.rejects(client.chat.completions.create({ ...request, tool_choice: "required" }),
+    (error) => error.status === 400 && /tool_choice/.test(error.message));
+});

@@ -1,0 +1,220 @@
+#include "server/tool_calls.h"
+
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "tokenizer/utf8.h"
+
+namespace cpm {
+
+namespace {
+
+using nlohmann::ordered_json;
+
+constexpr std::string_view kThoughtStart = "<|thought_start|>", kThoughtEnd = "<|thought_end|>";
+constexpr std::string_view kCallStart = "<|tool_call_start|>", kCallEnd = "<|tool_call_end|>";
+
+std::string_view trim(std::string_view text) {
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+// Python call expressions with literal arguments; every method returns nullopt / false on anything else.
+class PythonCallParser {
+ public:
+  explicit PythonCallParser(std::string_view text) : text_(text) {}
+
+  bool calls(std::vector<ToolCall>* out) {
+    while (true) {
+      skip_space();
+      if (done()) return true;
+      ToolCall call;
+      if (!this->call(&call)) return false;
+      out->push_back(std::move(call));
+    }
+  }
+
+ private:
+  bool done() const { return at_ >= text_.size(); }
+  char peek() const { return done() ? '\0' : text_[at_]; }
+  void skip_space() {
+    while (!done() && (peek() == ' ' || peek() == '\t' || peek() == '\n' || peek() == '\r')) ++at_;
+  }
+  bool consume(char c) {
+    skip_space();
+    if (peek() != c) return false;
+    ++at_;
+    return true;
+  }
+  static bool identifier_char(char c, bool first) {
+    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (!first && c >= '0' && c <= '9') ||
+           static_cast<unsigned char>(c) >= 0x80;
+  }
+  std::string identifier(bool dotted) {
+    skip_space();
+    const size_t begin = at_;
+    while (!done() && (identifier_char(peek(), at_ == begin) || (dotted && peek() == '.' && at_ > begin)))
+      ++at_;
+    return std::string(text_.substr(begin, at_ - begin));
+  }
+
+  bool call(ToolCall* call) {
+    call->name = identifier(true);
+    if (call->name.empty() || !consume('(')) return false;
+    ordered_json arguments = ordered_json::object();
+    while (!consume(')')) {
+      const std::string key = identifier(false);
+      if (key.empty() || !consume('=')) return false;  // positional arguments have no name to give
+      std::optional<ordered_json> value = literal();
+      if (!value) return false;
+      arguments[key] = std::move(*value);
+      if (!consume(',') && !closes(')')) return false;
+    }
+    call->arguments = arguments.dump();
+    return true;
+  }
+
+  // True when the next character (after blanks) is `close`; it is left for the loop to consume.
+  bool closes(char close) {
+    skip_space();
+    return peek() == close;
+  }
+
+  std::optional<ordered_json> literal() {
+    skip_space();
+    const char c = peek();
+    if (c == '"' || c == '\'') return string_literal();
+    if (c == '[' || c == '(') return sequence(c == '[' ? ']' : ')');
+    if (c == '{') return dictionary();
+    if (c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9')) return number();
+    const std::string word = identifier(false);
+    if (word == "True") return ordered_json(true);
+    if (word == "False") return ordered_json(false);
+    if (word == "None") return ordered_json(nullptr);
+    return std::nullopt;
+  }
+
+  std::optional<ordered_json> string_literal() {
+    const char quote = text_[at_++];
+    std::string value;
+    while (!done() && peek() != quote) {
+      char c = text_[at_++];
+      if (c != '\\') {
+        value += c;
+        continue;
+      }
+      if (done()) return std::nullopt;
+      c = text_[at_++];
+      switch (c) {
+        case 'n':
+          value += '\n';
+          break;
+        case 't':
+          value += '\t';
+          break;
+        case 'r':
+          value += '\r';
+          break;
+        case '0':
+          value += '\0';
+          break;
+        case 'u': {
+          if (at_ + 4 > text_.size()) return std::nullopt;
+          const std::string hex(text_.substr(at_, 4));
+          at_ += 4;
+          if (hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) return std::nullopt;
+          utf8::append(static_cast<char32_t>(std::stoul(hex, nullptr, 16)), &value);
+          break;
+        }
+        default:
+          value += c;  // \\, \', \" and anything else Python keeps as the character
+      }
+    }
+    if (done()) return std::nullopt;
+    ++at_;  // closing quote
+    if (!utf8::is_valid(value)) return std::nullopt;
+    return ordered_json(value);
+  }
+
+  std::optional<ordered_json> number() {
+    const size_t begin = at_;
+    while (!done() && std::string_view("+-.0123456789eE_").find(peek()) != std::string_view::npos) ++at_;
+    std::string digits(text_.substr(begin, at_ - begin));
+    std::erase(digits, '_');
+    const ordered_json value =
+        ordered_json::parse(digits.starts_with('+') ? digits.substr(1) : digits, nullptr, false);
+    if (value.is_discarded() || !value.is_number()) return std::nullopt;
+    return value;
+  }
+
+  std::optional<ordered_json> sequence(char close) {
+    ++at_;
+    ordered_json items = ordered_json::array();
+    while (!consume(close)) {
+      std::optional<ordered_json> item = literal();
+      if (!item) return std::nullopt;
+      items.push_back(std::move(*item));
+      if (!consume(',') && !closes(close)) return std::nullopt;
+    }
+    return items;
+  }
+
+  std::optional<ordered_json> dictionary() {
+    ++at_;
+    ordered_json object = ordered_json::object();
+    while (!consume('}')) {
+      std::optional<ordered_json> key = literal();
+      if (!key || !key->is_string() || !consume(':')) return std::nullopt;
+      std::optional<ordered_json> value = literal();
+      if (!value) return std::nullopt;
+      object[key->get<std::string>()] = std::move(*value);
+      if (!consume(',') && !closes('}')) return std::nullopt;
+    }
+    return object;
+  }
+
+  std::string_view text_;
+  size_t at_ = 0;
+};
+
+// The calls in a block: its ```python fence (if any) removed.
+std::optional<std::vector<ToolCall>> parse_block(std::string_view block) {
+  block = trim(block);
+  if (block.starts_with("```")) {
+    const size_t line_end = block.find('\n');
+    block = line_end == std::string_view::npos ? std::string_view() : block.substr(line_end + 1);
+    if (const size_t fence = block.rfind("```"); fence != std::string_view::npos)
+      block = block.substr(0, fence);
+  }
+  std::vector<ToolCall> calls;
+  if (!PythonCallParser(block).calls(&calls) || calls.empty()) return std::nullopt;
+  return calls;
+}
+
+}  // namespace
+
+AssistantReply parse_minicpm3_reply(std::string_view text) {
+  AssistantReply reply;
+  std::string rest(text);
+  if (const size_t start = rest.find(kThoughtStart); start != std::string::npos) {
+    const size_t end = rest.find(kThoughtEnd, start);
+    const size_t body = start + kThoughtStart.size();
+    reply.reasoning = std::string(
+        trim(std::string_view(rest).substr(body, (end == std::string::npos ? rest.size() : end) - body)));
+    rest.erase(start, end == std::string::npos ? std::string::npos : end + kThoughtEnd.size() - start);
+  }
+  if (const size_t start = rest.find(kCallStart); start != std::string::npos) {
+    const size_t end = rest.find(kCallEnd, start);
+    const size_t body = start + kCallStart.size();
+    const std::string block = rest.substr(body, (end == std::string::npos ? rest.size() : end) - body);
+    if (std::optional<std::vector<ToolCall>> calls = parse_block(block)) {
+      reply.tool_calls = std::move(*calls);
+      rest.erase(start, end == std::string::npos ? std::string::npos : end + kCallEnd.size() - start);
+    }
+  }
+  reply.content = std::string(trim(rest));
+  return reply;
+}
+
+}  // namespace cpm
