@@ -93,6 +93,7 @@ class SchemaConverter {
       ~Nesting() { --*depth_; }
       int* depth_;
     } nesting(&nesting_);
+    if (nesting_ > kMaxNesting) fail("JSON schema: nested deeper than ", kMaxNesting, " levels");
     if (schema.is_boolean()) {
       if (!schema.get<bool>()) fail("JSON schema: `false` allows no value");
       return open_value();
@@ -342,6 +343,7 @@ class SchemaConverter {
     fail("JSON schema: unknown type '", type, "'");
   }
 
+  static constexpr int kMaxNesting = 64;
   const ordered_json& root_;
   int nesting_ = 0;
 };

@@ -82,6 +82,12 @@ class PythonCallParser {
   }
 
   std::optional<ordered_json> literal() {
+    struct Depth {  // nesting is bounded: a reply is the model's text, it may open brackets forever
+      explicit Depth(int* depth) : depth_(depth) { ++*depth_; }
+      ~Depth() { --*depth_; }
+      int* depth_;
+    } depth(&depth_);
+    if (depth_ > kMaxNesting) return std::nullopt;
     skip_space();
     const char c = peek();
     if (c == '"' || c == '\'') return string_literal();
@@ -174,8 +180,10 @@ class PythonCallParser {
     return object;
   }
 
+  static constexpr int kMaxNesting = 64;
   std::string_view text_;
   size_t at_ = 0;
+  int depth_ = 0;
 };
 
 // The calls in a block: its ```python fence (if any) removed.

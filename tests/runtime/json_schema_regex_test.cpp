@@ -181,6 +181,13 @@ TEST(JsonSchemaRegexTest, SeveralOpenPropertiesStayCompilable) {
   EXPECT_FALSE(match(R"({"a": 1})"));
 }
 
+TEST(JsonSchemaRegexTest, DeepNestingIsRefusedNotOverflowed) {
+  ordered_json schema = {{"type", "integer"}};
+  for (int level = 0; level < 5000; ++level) schema = {{"type", "array"}, {"items", std::move(schema)}};
+  EXPECT_THROW(json_schema_to_regex(schema), Error);
+  schema.clear();  // nlohmann::json frees nested values iteratively
+}
+
 TEST(JsonSchemaRegexTest, UnsupportedKeywordsAreRefusedByName) {
   for (const char* schema :
        {R"({"type": "string", "not": {"const": "a"}})", R"({"type": "array", "uniqueItems": true})",

@@ -45,6 +45,8 @@ TEST(ToolCallsTest, TextWithoutCallsOrWithBadCallsIsKept) {
     EXPECT_TRUE(reply.tool_calls.empty()) << bad;
     EXPECT_EQ(reply.content, bad) << bad;
   }
+  const std::string deep = "<|tool_call_start|>\nf(a=" + std::string(100000, '[') + ")\n<|tool_call_end|>";
+  EXPECT_TRUE(parse_minicpm3_reply(deep).tool_calls.empty());  // refused, not a stack overflow
   // A reply cut off before the end marker still yields its complete calls.
   const AssistantReply cut = parse_minicpm3_reply("<|tool_call_start|>\n```python\nf(a=1)\n");
   ASSERT_EQ(cut.tool_calls.size(), 1u);
