@@ -8,10 +8,10 @@
 // strings with minLength / maxLength / pattern / format (date, time, date-time, uuid), integers with
 // minimum / maximum / exclusiveMinimum / exclusiveMaximum, numbers with minimum 0. An empty schema (or
 // `true`) allows any JSON value with containers nested up to kAnyValueDepth levels (one less inside
-// another schema, so that several open properties stay within the automaton's limits). Annotations (title, description,
-// default, examples, ...) are ignored; any other keyword is refused with cpm::Error naming it, so a
-// schema is never silently loosened. Between JSON tokens go at most 16 blanks and newlines (enough
-// for indented output; a model cannot loop on whitespace).
+// another schema, so that several open properties stay within the automaton's limits). Annotations (title,
+// description, default, examples, ...) are ignored; any other keyword is refused with cpm::Error naming it,
+// so a schema is never silently loosened. Between JSON tokens go at most 16 blanks and newlines (enough for
+// indented output; a model cannot loop on whitespace).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -50,6 +50,10 @@ Scheduler::Scheduler(MiniCPM3& model, const Tokenizer* tokenizer, const Schedule
 Scheduler::~Scheduler() = default;
 
 void Scheduler::check(EngineRequest& request) const {
+  check_request(request, true);
+}
+
+void Scheduler::check_request(EngineRequest& request, bool validate_regex) const {
   SamplingParams& params = request.params;
   params.validate();
   const int64_t length = static_cast<int64_t>(request.input_ids.size());
@@ -79,8 +83,10 @@ void Scheduler::check(EngineRequest& request) const {
   if (!params.regex.empty() || !params.json_schema.empty()) {
     if (tokenizer_ == nullptr)
       fail("regex and json_schema constraints need a tokenizer; this model has none");
-    params.regex = constraint_regex(params.regex, params.json_schema);
-    params.json_schema.clear();
+    if (validate_regex || !params.json_schema.empty()) {
+      params.regex = constraint_regex(params.regex, params.json_schema);
+      params.json_schema.clear();
+    }
   }
 }
 
@@ -100,7 +106,9 @@ std::shared_ptr<ConstrainedGrammar> Scheduler::grammar_for(const std::string& re
 }
 
 void Scheduler::add(EngineRequest request, std::shared_ptr<RequestStream> stream) {
-  check(request);
+  // submit() has compiled a plain regex already; grammar_for compiles it once more only when it is
+  // not cached, with the same errors, so the scheduler thread does not compile it twice.
+  check_request(request, false);
   std::shared_ptr<ConstrainedGrammar> grammar;
   if (!request.params.regex.empty()) grammar = grammar_for(request.params.regex);
   counters_.prompt_tokens += static_cast<int64_t>(request.input_ids.size());

@@ -91,6 +91,8 @@ class Scheduler {
     bool newly_admitted;
   };
 
+  // check(); with validate_regex false a plain regex is left for grammar_for to compile.
+  void check_request(EngineRequest& request, bool validate_regex) const;
   std::vector<PlanItem> plan_step();
   bool admit(Request& request);
   // True while a running request is still prefilling a long prefix this one shares.
