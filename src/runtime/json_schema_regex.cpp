@@ -25,14 +25,27 @@ std::string cat(std::initializer_list<std::string_view> parts) {
 
 // At most 16 blanks or newlines between tokens: room for indented JSON, none for a model to loop on.
 const std::string kWhitespace = "[ \\t\\n\\r]{0,16}";
-const std::string kStringCharacter = "([^\"\\\\\\x00-\\x1F]|\\\\([\"\\\\/bfnrt]|u[0-9a-fA-F]{4}))";
+// \u escapes name a character: a code point outside the surrogates, or a high and low surrogate pair
+// (a lone surrogate is not text, and JSON parsers refuse it).
+const std::string kUnicodeEscape =
+    "u([0-9a-cA-CefEF][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}|[dD][89abAB][0-9a-fA-F]{2}\\\\u[dD][c-fC-F][0-"
+    "9a-fA-F]{2})";
+const std::string kStringCharacter =
+    cat({"([^\"\\\\\\x00-\\x1F]|\\\\([\"\\\\/bfnrt]|", kUnicodeEscape, "))"});
 const std::string kString = cat({"\"", kStringCharacter, "*\""});
 const std::string kUnsignedNumber = "(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?";
 const std::string kDate = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])";
 const std::string kTime =
     "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?";
+const std::string kIdentifier = "[A-Za-z_][A-Za-z0-9_]*";
 const std::string kUuid = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
 constexpr int64_t kMaxBound = 1000000000000000000;  // 1e18: bounds beyond it are refused
+
+bool is_identifier(std::string_view name) {
+  auto letter = [](char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (name.empty() || !letter(name[0])) return false;
+  return std::all_of(name.begin(), name.end(), [&](char c) { return letter(c) || (c >= '0' && c <= '9'); });
+}
 
 std::string group(std::string_view regex) {
   return cat({"(", regex, ")"});
@@ -83,9 +96,14 @@ std::string unsigned_range(uint64_t low, std::optional<uint64_t> high) {
   return alternatives(parts);
 }
 
+// How true, false and null are written: as JSON, or also as Python's True, False and None (the
+// arguments of a Python call, where a model may write either).
+enum class LiteralSyntax { kJson, kJsonOrPython };
+
 class SchemaConverter {
  public:
-  explicit SchemaConverter(const ordered_json& root) : root_(root) {}
+  explicit SchemaConverter(const ordered_json& root, LiteralSyntax syntax = LiteralSyntax::kJson)
+      : root_(root), python_(syntax == LiteralSyntax::kJsonOrPython) {}
 
   std::string convert(const ordered_json& schema, int ref_depth) {
     struct Nesting {  // how deep in the schema this call is
@@ -102,12 +120,15 @@ class SchemaConverter {
       fail("JSON schema: a schema must be an object or a boolean, got ", schema.dump());
     check_keywords(schema);
     std::string regex = convert_object_schema(schema, ref_depth);
-    if (schema.value("nullable", false)) regex = alternatives({regex, "null"});
+    if (schema.value("nullable", false)) regex = alternatives({regex, null_value()});
     return regex;
   }
 
+  std::string boolean_value() const { return python_ ? "(true|false|True|False)" : "(true|false)"; }
+  std::string null_value() const { return python_ ? "(null|None)" : "null"; }
+
   std::string any_value(int depth) const {
-    std::vector<std::string> options{kString, cat({"-?", kUnsignedNumber}), "true", "false", "null"};
+    std::vector<std::string> options{kString, cat({"-?", kUnsignedNumber}), boolean_value(), null_value()};
     if (depth > 0) {
       const std::string inner = any_value(depth - 1);
       options.push_back(map_of(inner));
@@ -188,7 +209,12 @@ class SchemaConverter {
     return alternatives(options);
   }
 
-  static std::string literal(const ordered_json& value) { return group(regex_escape(value.dump())); }
+  std::string literal(const ordered_json& value) const {
+    if (value.is_boolean() && python_)
+      return group(cat({value.dump(), "|", value.get<bool>() ? "True" : "False"}));
+    if (value.is_null()) return null_value();
+    return group(regex_escape(value.dump()));
+  }
 
   std::string reference(const ordered_json& ref, int ref_depth) {
     if (!ref.is_string()) fail("JSON schema: '$ref' must be a string");
@@ -301,11 +327,63 @@ class SchemaConverter {
       if (additional.is_boolean() && !additional.get<bool>()) return cat({"\\{", kWhitespace, "\\}"});
       return map_of(additional.is_boolean() ? any_value(kAnyValueDepth - 1) : convert(additional, ref_depth));
     }
+    const std::string members = properties_in_order(schema, ref_depth, [](const std::string& name) {
+      return cat({regex_escape(ordered_json(name).dump()), kWhitespace, ":"});
+    });
+    return cat({"\\{", members, kWhitespace, "\\}"});
+  }
+
+ public:
+  // The arguments of a Python call `name(a=1, b="x")` whose keywords are `parameters`' properties.
+  std::string keyword_arguments(const ordered_json& parameters) {
+    const bool no_parameters = parameters.is_null() || (parameters.is_object() && parameters.empty());
+    if (no_parameters) return kWhitespace;
+    if (!parameters.is_object() || parameters.value("type", ordered_json("object")) != "object")
+      fail("function parameters must be a JSON schema of type 'object'");
+    check_keywords(parameters);
+    for (const char* key : {"$ref", "anyOf", "oneOf", "allOf", "enum", "const"}) {
+      if (parameters.contains(key))
+        fail("function parameters: '", key, "' at the top level is not supported; list 'properties'");
+    }
+    if (!parameters.contains("properties")) {
+      const ordered_json additional = parameters.value("additionalProperties", ordered_json(true));
+      if (additional.is_boolean() && !additional.get<bool>()) return kWhitespace;
+      const std::string value =
+          additional.is_boolean() ? any_value(kAnyValueDepth - 1) : convert(additional, 0);
+      const std::string argument = cat({kIdentifier, kWhitespace, "=", kWhitespace, value});
+      return cat(
+          {kWhitespace, "(", argument, "(", kWhitespace, ",", kWhitespace, argument, ")*)?", kWhitespace});
+    }
+    for (auto it = parameters["properties"].begin(); it != parameters["properties"].end(); ++it) {
+      if (!is_identifier(it.key()))
+        fail("function parameter '", it.key(),
+             "' is not a Python identifier; MiniCPM3 passes arguments by keyword");
+    }
+    return cat({properties_in_order(parameters, 0,
+                                    [](const std::string& name) {
+                                      return cat({name, kWhitespace, "="});
+                                    }),
+                kWhitespace});
+  }
+
+ private:
+  // The properties of an object schema, in its order: required ones always, optional ones may be
+  // left out. `key(name)` is the regex of a name and what separates it from the value.
+  template <typename Key>
+  std::string properties_in_order(const ordered_json& schema, int ref_depth, Key key) {
     const ordered_json& properties = schema["properties"];
     if (!properties.is_object()) fail("JSON schema: 'properties' must be an object");
     std::set<std::string> required;
     if (schema.contains("required")) {
-      for (const ordered_json& name : schema["required"]) required.insert(name.get<std::string>());
+      if (!schema["required"].is_array()) fail("JSON schema: 'required' must be a list of names");
+      for (const ordered_json& name : schema["required"]) {
+        if (!name.is_string()) fail("JSON schema: 'required' must be a list of names");
+        required.insert(name.get<std::string>());
+      }
+    }
+    for (const std::string& name : required) {
+      if (!properties.contains(name))
+        fail("JSON schema: required property '", name, "' is not in 'properties'");
     }
     // tail[i]: properties i.. after at least one was written; head[i]: before any was.
     const size_t count = properties.size();
@@ -314,8 +392,8 @@ class SchemaConverter {
     for (auto it = properties.begin(); it != properties.end(); ++it)
       members.push_back({it.key(), &it.value()});
     for (size_t i = count; i-- > 0;) {
-      const std::string member = cat({kWhitespace, regex_escape(ordered_json(members[i].first).dump()),
-                                      kWhitespace, ":", kWhitespace, convert(*members[i].second, ref_depth)});
+      const std::string member =
+          cat({kWhitespace, key(members[i].first), kWhitespace, convert(*members[i].second, ref_depth)});
       const std::string after_comma = cat({kWhitespace, ",", member});
       if (required.contains(members[i].first)) {
         tail[i] = cat({after_comma, tail[i + 1]});
@@ -325,19 +403,15 @@ class SchemaConverter {
         head[i] = alternatives({cat({member, tail[i + 1]}), head[i + 1]});
       }
     }
-    for (const std::string& name : required) {
-      if (!properties.contains(name))
-        fail("JSON schema: required property '", name, "' is not in 'properties'");
-    }
-    return cat({"\\{", head[0], kWhitespace, "\\}"});
+    return head[0];
   }
 
   std::string typed(const ordered_json& schema, const std::string& type, int ref_depth) {
     if (type == "string") return string_value(schema);
     if (type == "integer") return integer_value(schema);
     if (type == "number") return number_value(schema);
-    if (type == "boolean") return "(true|false)";
-    if (type == "null") return "null";
+    if (type == "boolean") return boolean_value();
+    if (type == "null") return null_value();
     if (type == "array") return array_value(schema, ref_depth);
     if (type == "object") return object_value(schema, ref_depth);
     fail("JSON schema: unknown type '", type, "'");
@@ -345,6 +419,7 @@ class SchemaConverter {
 
   static constexpr int kMaxNesting = 64;
   const ordered_json& root_;
+  const bool python_;
   int nesting_ = 0;
 };
 
@@ -378,6 +453,11 @@ std::string json_object_regex() {
 
 std::string json_schema_to_regex(const ordered_json& schema) {
   return SchemaConverter(schema).convert(schema, 0);
+}
+
+std::string python_call_regex(std::string_view name, const ordered_json& parameters) {
+  SchemaConverter converter(parameters, LiteralSyntax::kJsonOrPython);
+  return cat({regex_escape(name), "\\(", converter.keyword_arguments(parameters), "\\)"});
 }
 
 }  // namespace cpm

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace cpm {
 
@@ -27,6 +28,11 @@ std::string json_schema_to_regex(const nlohmann::ordered_json& schema);
 // Any JSON object, containers nested up to kAnyValueDepth + 1 levels (OpenAI's response_format
 // {"type": "json_object"}).
 std::string json_object_regex();
+
+// A Python call `name(a=1, b="x")`: keyword arguments named by the properties of `parameters` (an
+// object schema, or null for none), in its order, required ones always, values as JSON but with
+// Python's True / False / None accepted too. Property names must be Python identifiers.
+std::string python_call_regex(std::string_view name, const nlohmann::ordered_json& parameters);
 
 // Integers in [minimum, maximum]; either bound may be absent.
 std::string integer_range_regex(const int64_t* minimum, const int64_t* maximum);

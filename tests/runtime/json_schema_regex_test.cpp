@@ -117,6 +117,12 @@ TEST(JsonSchemaRegexTest, StringsWithLengthsPatternsAndFormats) {
   EXPECT_TRUE(bounded("\"a\\nb\""));  // an escape is one character
   EXPECT_TRUE(bounded("\"\xE4\xB8\xAD\xE6\x96\x87\""));
   EXPECT_FALSE(bounded("\"abcd\""));
+  // \u escapes: any character, a surrogate only as a pair (JSON parsers refuse a lone one).
+  Matcher text = schema_matcher(R"({"type": "string"})");
+  EXPECT_TRUE(text(R"("\u00e9 \uFFFD \uD83D\uDE00")"));
+  EXPECT_FALSE(text(R"("\uD83D")"));
+  EXPECT_FALSE(text(R"("\uDE00\uD83D")"));
+  EXPECT_FALSE(text(R"("\uD83Dx")"));
   Matcher pattern = schema_matcher(R"({"type": "string", "pattern": "^[A-Z]{3}-[0-9]+$"})");
   EXPECT_TRUE(pattern("\"ABC-42\""));
   EXPECT_FALSE(pattern("\"AB-42\""));
@@ -129,6 +135,31 @@ TEST(JsonSchemaRegexTest, StringsWithLengthsPatternsAndFormats) {
   Matcher uuid = schema_matcher(R"({"type": "string", "format": "uuid"})");
   EXPECT_TRUE(uuid("\"123e4567-e89b-12d3-a456-426614174000\""));
   EXPECT_FALSE(uuid("\"123e4567\""));
+}
+
+TEST(JsonSchemaRegexTest, PythonCallsTakeKeywordArgumentsInSchemaOrder) {
+  const ordered_json parameters = ordered_json::parse(R"({"type": "object", "properties": {
+      "city": {"type": "string"}, "hourly": {"type": "boolean"}, "extra": {"type": ["object", "null"]}},
+      "required": ["city"]})");
+  Matcher call(python_call_regex("get_weather", parameters));
+  EXPECT_TRUE(call(R"(get_weather(city="Paris"))"));
+  EXPECT_TRUE(call(R"(get_weather( city = "Paris", hourly=True, extra=None ))"));
+  EXPECT_TRUE(call(R"(get_weather(city="Paris",hourly=false,extra={"k": [1, null, True]}))"));
+  EXPECT_FALSE(call(R"(get_weather(hourly=True))"));
+  EXPECT_FALSE(call(R"(get_weather(hourly=True, city="Paris"))"));
+  EXPECT_FALSE(call(R"(get_weather(city="Paris", hourly=TRUE))"));
+  EXPECT_FALSE(call(R"(get_weather("Paris"))"));
+  EXPECT_FALSE(call(R"(get_weather(city="Paris",))"));
+  Matcher no_parameters(python_call_regex("now", nullptr));
+  EXPECT_TRUE(no_parameters("now()"));
+  EXPECT_FALSE(no_parameters("now(a=1)"));
+  Matcher open(python_call_regex("log", ordered_json::parse(R"({"type": "object"})")));
+  EXPECT_TRUE(open(R"(log(level="info", count=2))"));
+  EXPECT_FALSE(open(R"(log(2))"));
+  // Only JSON's spellings in a JSON schema's regex.
+  EXPECT_FALSE(schema_matcher(R"({"type": "boolean"})")("True"));
+  EXPECT_THROW(python_call_regex("f", ordered_json::parse(R"({"type": "array"})")), Error);
+  EXPECT_THROW(python_call_regex("f", ordered_json::parse(R"({"properties": {"a b": {}}})")), Error);
 }
 
 TEST(JsonSchemaRegexTest, ArraysCountTheirItems) {
