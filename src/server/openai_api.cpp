@@ -300,15 +300,34 @@ std::string render_chat(ServerContext& context, const json& body, const std::str
   }
 }
 
-// True when the reply should be read for function calls: tools were offered and tool_choice is
-// "auto" (the default) or "none" was not asked for.
-bool reads_tool_calls(const json& body) {
+// True when the reply should be read for function calls: tools were offered and tool_choice is not
+// "none". With "required" or a function by name the reply is constrained to MiniCPM3's call format
+// (`sampling.regex` is set), so it always holds a call.
+bool reads_tool_calls(const json& body, const std::string& raw_body, SamplingParams& sampling) {
   if (!body.contains("tools") || !body["tools"].is_array() || body["tools"].empty()) return false;
-  if (!body.contains("tool_choice") || body["tool_choice"].is_null() || body["tool_choice"] == "auto")
-    return true;
-  if (body["tool_choice"] == "none") return false;
-  throw HttpError(400, "'tool_choice' must be \"auto\" or \"none\": forcing a call is not supported",
-                  "invalid_request_error", "tool_choice");
+  const json choice = body.value("tool_choice", json());
+  if (choice.is_null() || choice == "auto") return true;
+  if (choice == "none") return false;
+  auto bad = [](const std::string& message) {
+    return HttpError(400, message, "invalid_request_error", "tool_choice");
+  };
+  std::string only;
+  if (choice.is_object() && choice.value("type", "") == "function" && choice.contains("function") &&
+      choice["function"].is_object() && choice["function"].contains("name") &&
+      choice["function"]["name"].is_string()) {
+    only = choice["function"]["name"].get<std::string>();
+  } else if (choice != "required") {
+    throw bad(
+        R"('tool_choice' must be "auto", "none", "required" or {"type": "function", "function": {"name": ...}})");
+  }
+  if (!sampling.regex.empty() || !sampling.json_schema.empty())
+    throw bad("a required tool call cannot be combined with 'response_format' or 'regex'");
+  try {
+    sampling.regex = required_tool_call_regex(ordered_json::parse(raw_body)["tools"], only);
+  } catch (const Error& error) {
+    throw bad(error.what());
+  }
+  return true;
 }
 
 // The fields of the assistant's message (or of a streamed delta) for `text`: the content, and with
@@ -343,8 +362,8 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
   guarded(context, response, [&] {
     const json body = parse_body(http_request);
     check_model_name(context, body);
-    const OpenAiParams params = parse_openai_params(body, true, http_request.body);
-    const bool with_tools = reads_tool_calls(body);
+    OpenAiParams params = parse_openai_params(body, true, http_request.body);
+    const bool with_tools = reads_tool_calls(body, http_request.body, params.sampling);
     // The template writes any special tokens itself, as transformers' apply_chat_template does.
     const std::vector<int32_t> prompt =
         tokenize_text(context, render_chat(context, body, http_request.body), false);

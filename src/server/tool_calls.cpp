@@ -3,6 +3,9 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "core/error.h"
+#include "runtime/json_schema_regex.h"
+#include "runtime/regex_nfa.h"
 #include "tokenizer/utf8.h"
 
 namespace cpm {
@@ -51,10 +54,12 @@ class PythonCallParser {
     return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (!first && c >= '0' && c <= '9') ||
            static_cast<unsigned char>(c) >= 0x80;
   }
-  std::string identifier(bool dotted) {
+  // A keyword, or with `function_name` a called name: dotted, and with '-' as OpenAI's names allow.
+  std::string identifier(bool function_name) {
     skip_space();
     const size_t begin = at_;
-    while (!done() && (identifier_char(peek(), at_ == begin) || (dotted && peek() == '.' && at_ > begin)))
+    while (!done() && (identifier_char(peek(), at_ == begin) ||
+                       (function_name && (peek() == '.' || peek() == '-') && at_ > begin)))
       ++at_;
     return std::string(text_.substr(begin, at_ - begin));
   }
@@ -95,9 +100,10 @@ class PythonCallParser {
     if (c == '{') return dictionary();
     if (c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9')) return number();
     const std::string word = identifier(false);
-    if (word == "True") return ordered_json(true);
-    if (word == "False") return ordered_json(false);
-    if (word == "None") return ordered_json(nullptr);
+    // The template shows earlier calls' arguments as JSON, so the model may write either spelling.
+    if (word == "True" || word == "true") return ordered_json(true);
+    if (word == "False" || word == "false") return ordered_json(false);
+    if (word == "None" || word == "null") return ordered_json(nullptr);
     return std::nullopt;
   }
 
@@ -125,12 +131,26 @@ class PythonCallParser {
         case '0':
           value += '\0';
           break;
+        case 'b':
+          value += '\b';
+          break;
+        case 'f':
+          value += '\f';
+          break;
         case 'u': {
-          if (at_ + 4 > text_.size()) return std::nullopt;
-          const std::string hex(text_.substr(at_, 4));
-          at_ += 4;
-          if (hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) return std::nullopt;
-          utf8::append(static_cast<char32_t>(std::stoul(hex, nullptr, 16)), &value);
+          std::optional<char32_t> code = hex4();
+          if (code && *code >= 0xD800 && *code < 0xDC00) {  // a surrogate pair, as JSON writes it
+            std::optional<char32_t> low;
+            if (text_.substr(at_, 2) == "\\u") {
+              at_ += 2;
+              low = hex4();
+            }
+            code = low && *low >= 0xDC00 && *low < 0xE000
+                       ? std::optional<char32_t>(0x10000 + ((*code - 0xD800) << 10) + (*low - 0xDC00))
+                       : std::nullopt;
+          }
+          if (!code || (*code >= 0xD800 && *code < 0xE000)) return std::nullopt;  // a lone surrogate
+          utf8::append(*code, &value);
           break;
         }
         default:
@@ -141,6 +161,15 @@ class PythonCallParser {
     ++at_;  // closing quote
     if (!utf8::is_valid(value)) return std::nullopt;
     return ordered_json(value);
+  }
+
+  // Four hex digits after \\u.
+  std::optional<char32_t> hex4() {
+    if (at_ + 4 > text_.size()) return std::nullopt;
+    const std::string hex(text_.substr(at_, 4));
+    at_ += 4;
+    if (hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) return std::nullopt;
+    return static_cast<char32_t>(std::stoul(hex, nullptr, 16));
   }
 
   std::optional<ordered_json> number() {
@@ -200,7 +229,48 @@ std::optional<std::vector<ToolCall>> parse_block(std::string_view block) {
   return calls;
 }
 
+// One function of OpenAI's `tools` list: its name and parameter schema.
+std::pair<std::string, const ordered_json*> function_of(const ordered_json& tool) {
+  static const ordered_json kNoParameters;
+  const ordered_json* function = &tool;
+  if (tool.is_object() && tool.contains("function")) function = &tool["function"];
+  if (!function->is_object() || !function->contains("name") || !(*function)["name"].is_string())
+    fail("each tool must be {\"type\": \"function\", \"function\": {\"name\": ..., \"parameters\": ...}}");
+  const auto parameters = function->find("parameters");
+  return {(*function)["name"].get<std::string>(),
+          parameters == function->end() ? &kNoParameters : &*parameters};
+}
+
 }  // namespace
+
+std::string required_tool_call_regex(const ordered_json& tools, std::string_view only) {
+  if (!tools.is_array() || tools.empty()) fail("a required tool call needs a non-empty 'tools' list");
+  std::string calls;
+  for (const ordered_json& tool : tools) {
+    const auto [name, parameters] = function_of(tool);
+    if (!only.empty() && name != only) continue;
+    try {
+      calls.append(calls.empty() ? "(" : "|").append(python_call_regex(name, *parameters));
+    } catch (const Error& error) {
+      fail("tool '", name, "': ", error.what());
+    }
+  }
+  if (calls.empty()) fail("tool_choice names function '", only, "', which is not in 'tools'");
+  calls.append(")");
+  std::string regex = "(";
+  regex.append(regex_escape(kThoughtStart))
+      .append("\\n?[^<]*")
+      .append(regex_escape(kThoughtEnd))
+      .append("\\n?)?")
+      .append(regex_escape(kCallStart))
+      .append("\\n?```python\\n")
+      .append(calls)
+      .append("(\\n")
+      .append(calls)
+      .append(")*\\n?```\\n?")
+      .append(regex_escape(kCallEnd));
+  return regex;
+}
 
 AssistantReply parse_minicpm3_reply(std::string_view text) {
   AssistantReply reply;

@@ -7,6 +7,7 @@
 // arguments: strings, numbers, True / False / None, lists, tuples and dicts, which become JSON.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,5 +28,12 @@ struct AssistantReply {
 // Splits a reply into text, thought and calls. A call block that does not parse stays in `content`
 // unchanged, so nothing the model wrote is lost.
 AssistantReply parse_minicpm3_reply(std::string_view text);
+
+// The reply a forced call must be (tool_choice "required", or a function by name in `only`): an
+// optional thought (without '<'), then one call block in the template's format
+// with one or more calls of the offered functions (of `only`, when not empty), each call's keyword
+// arguments matching its function's parameter schema. `tools` is OpenAI's list. Throws cpm::Error on
+// a malformed tool, a schema the converter refuses, or an `only` that is not offered.
+std::string required_tool_call_regex(const nlohmann::ordered_json& tools, std::string_view only);
 
 }  // namespace cpm

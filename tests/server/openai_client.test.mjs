@@ -2,7 +2,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { startServer } from "./server_harness.mjs";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { startServer, modelDir } from "./server_harness.mjs";
 
 const require = createRequire(new URL("../node/package.json", import.meta.url));
 const { default: OpenAI } = await import(require.resolve("openai"));
@@ -180,6 +182,60 @@ test("tool calls in MiniCPM3's format come back as tool_calls, whole or streamed
   const none = await client.chat.completions.create({ ...request, tool_choice: "none" });
   assert.equal(none.choices[0].finish_reason, "stop");
   assert.ok(none.choices[0].message.content.includes("<|tool_call_start|>"));
+  // A forced call cannot also follow the request's own regex.
   await assert.rejects(client.chat.completions.create({ ...request, tool_choice: "required" }),
-    (error) => error.status === 400 && /tool_choice/.test(error.message));
+    (error) => error.status === 400 && /cannot be combined/.test(error.message));
+});
+
+test("tool_choice required or by name constrains the reply to a call of the offered functions", async () => {
+  const tools = [
+    { type: "function", function: { name: "get_weather", description: "Weather in a city", parameters: { type: "object",
+      properties: { city: { type: "string", maxLength: 12 }, days: { type: "integer", minimum: 1, maximum: 7 } },
+      required: ["city"] } } },
+    { type: "function", function: { name: "now", parameters: { type: "object", properties: {} } } }];
+  // The random model would ramble inside the thought: the tokens that are just '<' (a piece or the
+  // byte fallback) are favoured so that it closes it; strings are bounded by the schema. Every choice
+  // of function and argument stays the model's own.
+  const vocabulary = JSON.parse(readFileSync(join(modelDir, "tokenizer.json"), "utf8")).model.vocab;
+  const logit_bias = { [vocabulary["<"]]: 10, [vocabulary["<0x3C>"]]: 10 };
+  const request = { model: "tiny", messages, tools, max_tokens: 1500, logit_bias };
+  for (const [tool_choice, temperature] of [["required", 0], ["required", 1], ["required", 1],
+    [{ type: "function", function: { name: "get_weather" } }, 0.8]]) {
+    const reply = await client.chat.completions.create({ ...request, tool_choice, temperature, seed: 5 });
+    const choice = reply.choices[0];
+    assert.equal(choice.finish_reason, "tool_calls", JSON.stringify(choice));
+    assert.ok(choice.message.tool_calls.length >= 1);
+    for (const call of choice.message.tool_calls) {
+      const args = JSON.parse(call.function.arguments);
+      if (tool_choice !== "required") assert.equal(call.function.name, "get_weather");
+      if (call.function.name === "now") {
+        assert.deepEqual(args, {});
+      } else {
+        assert.equal(call.function.name, "get_weather");
+        assert.ok(typeof args.city === "string" && [...args.city].length <= 12);
+        assert.ok(args.days === undefined || (Number.isInteger(args.days) && args.days >= 1 && args.days <= 7));
+        assert.deepEqual(Object.keys(args).filter((key) => key !== "city" && key !== "days"), []);
+      }
+    }
+  }
+  const streamed = await client.chat.completions.create({ ...request, tool_choice: "required", temperature: 0, stream: true });
+  const calls = [];
+  let finish = null;
+  for await (const chunk of streamed) {
+    for (const call of chunk.choices[0]?.delta?.tool_calls ?? []) calls[call.index] = call;
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(finish, "tool_calls");
+  assert.ok(calls.length >= 1 && ["get_weather", "now"].includes(calls[0].function.name));
+
+  for (const [tool_choice, message] of [[{ type: "function", function: { name: "missing" } }, /'missing', which is not in 'tools'/],
+    ["sometimes", /must be "auto", "none", "required"/]]) {
+    await assert.rejects(client.chat.completions.create({ ...request, tool_choice }),
+      (error) => error.status === 400 && message.test(error.message));
+  }
+  const badTool = [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { "a-b": { type: "string" } } } } }];
+  await assert.rejects(client.chat.completions.create({ ...request, tools: badTool, tool_choice: "required" }),
+    (error) => error.status === 400 && /not a Python identifier/.test(error.message));
+  await assert.rejects(client.chat.completions.create({ ...request, tool_choice: "required", response_format: { type: "json_object" } }),
+    (error) => error.status === 400 && /cannot be combined/.test(error.message));
 });
