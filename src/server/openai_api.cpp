@@ -5,8 +5,8 @@
 #include <ctime>
 
 #include "server/json_fields.h"
+#include "server/minicpm3_reply.h"
 #include "server/openai_params.h"
-#include "server/tool_calls.h"
 
 namespace cpm {
 
@@ -330,12 +330,10 @@ bool reads_tool_calls(const json& body, const std::string& raw_body, SamplingPar
   return true;
 }
 
-// The fields of the assistant's message (or of a streamed delta) for `text`: the content, and with
-// tools the thought and the calls MiniCPM3 wrote. A reply with calls finishes as "tool_calls".
-ordered_json assistant_fields(const std::string& text, bool with_tools, const std::string& call_id,
-                              bool streamed, std::string* finish_reason) {
-  if (!with_tools) return {{"content", text}};
-  const AssistantReply reply = parse_minicpm3_reply(text);
+// The assistant's message fields for a reply read for tools: the content (null when there are only
+// calls), the thought as reasoning_content and the calls. A reply with calls finishes as "tool_calls".
+ordered_json message_fields(const AssistantReply& reply, const std::string& call_id,
+                            std::string* finish_reason) {
   ordered_json fields = {{"content", reply.content.empty() && !reply.tool_calls.empty()
                                          ? ordered_json()
                                          : ordered_json(reply.content)}};
@@ -343,17 +341,39 @@ ordered_json assistant_fields(const std::string& text, bool with_tools, const st
   if (reply.tool_calls.empty()) return fields;
   ordered_json calls = ordered_json::array();
   for (size_t k = 0; k < reply.tool_calls.size(); ++k) {
-    ordered_json call = {
-        {"id", call_id + "-" + std::to_string(k)},
-        {"type", "function"},
-        {"function", {{"name", reply.tool_calls[k].name}, {"arguments", reply.tool_calls[k].arguments}}}};
-    if (streamed) call["index"] = k;
-    calls.push_back(std::move(call));
+    calls.push_back(
+        {{"id", call_id + "-" + std::to_string(k)},
+         {"type", "function"},
+         {"function", {{"name", reply.tool_calls[k].name}, {"arguments", reply.tool_calls[k].arguments}}}});
   }
   fields["tool_calls"] = std::move(calls);
   if (*finish_reason == "stop") *finish_reason = "tool_calls";
   return fields;
 }
+
+// A streamed reply read for tools, one per choice: its text as it comes, split into deltas.
+struct StreamedReply {
+  MiniCpm3ReplyParser parser;
+  size_t calls_sent = 0;
+
+  // The delta for a piece of the reply (empty when all of it is held back); each call is sent whole.
+  ordered_json delta(const AssistantReply& piece, const std::string& call_id) {
+    ordered_json fields = ordered_json::object();
+    if (!piece.content.empty()) fields["content"] = piece.content;
+    if (!piece.reasoning.empty()) fields["reasoning_content"] = piece.reasoning;
+    if (piece.tool_calls.empty()) return fields;
+    ordered_json calls = ordered_json::array();
+    for (const ToolCall& call : piece.tool_calls) {
+      calls.push_back({{"index", calls_sent},
+                       {"id", call_id + "-" + std::to_string(calls_sent)},
+                       {"type", "function"},
+                       {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+      ++calls_sent;
+    }
+    fields["tool_calls"] = std::move(calls);
+    return fields;
+  }
+};
 
 }  // namespace
 
@@ -379,8 +399,12 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
         if (results[i].finish_reason == "error") throw HttpError(400, results[i].error);
         std::string finish_reason = results[i].finish_reason;
         ordered_json message = {{"role", "assistant"}};
-        message.update(assistant_fields(results[i].text, with_tools, "call-" + results[i].request_id, false,
-                                        &finish_reason));
+        if (with_tools) {
+          message.update(message_fields(parse_minicpm3_reply(results[i].text),
+                                        "call-" + results[i].request_id, &finish_reason));
+        } else {
+          message["content"] = results[i].text;
+        }
         choices.push_back({{"index", i},
                            {"message", std::move(message)},
                            {"logprobs", params.sampling.return_logprob ? chat_logprobs(context, results[i])
@@ -400,6 +424,7 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
     }
     auto totals = std::make_shared<std::vector<OutputChunk>>(session->size());
     auto started = std::make_shared<std::vector<bool>>(session->size(), false);
+    auto replies = std::make_shared<std::vector<StreamedReply>>(session->size());
     auto event = [=](ordered_json choices) {
       return ordered_json{{"id", id},
                           {"object", "chat.completion.chunk"},
@@ -426,27 +451,26 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
                                      {"logprobs", nullptr},
                                      {"finish_reason", nullptr}}}));
           }
-          // With tools the reply is held back and sent whole at the end, its calls parsed.
-          if (!with_tools && (!chunk.text.empty() || !chunk.logprobs.empty())) {
+          // With tools the text is split into content, thought and calls as it comes.
+          ordered_json delta = {{"content", chunk.text}};
+          if (with_tools) {
+            StreamedReply& reply = (*replies)[index];
+            const std::string call_id = "call-" + (*totals)[index].request_id;
+            delta = reply.delta(reply.parser.feed(chunk.text, chunk.finished), call_id);
+          }
+          const bool has_text = with_tools ? !delta.empty() : !chunk.text.empty();
+          if (has_text || !chunk.logprobs.empty()) {
             events.push_back(
                 event({{{"index", index},
-                        {"delta", {{"content", chunk.text}}},
+                        {"delta", std::move(delta)},
                         {"logprobs",
                          params.sampling.return_logprob ? chat_logprobs(context, chunk) : ordered_json()},
                         {"finish_reason", nullptr}}}));
           }
           if (chunk.finished) {
             std::string finish_reason = chunk.finish_reason;
-            if (with_tools) {
-              const OutputChunk& whole = (*totals)[index];
-              events.push_back(
-                  event({{{"index", index},
-                          {"delta", assistant_fields(whole.text, true, "call-" + whole.request_id, true,
-                                                     &finish_reason)},
-                          {"logprobs",
-                           params.sampling.return_logprob ? chat_logprobs(context, whole) : ordered_json()},
-                          {"finish_reason", nullptr}}}));
-            }
+            if (with_tools && (*replies)[index].calls_sent > 0 && finish_reason == "stop")
+              finish_reason = "tool_calls";
             events.push_back(event({{{"index", index},
                                      {"delta", ordered_json::object()},
                                      {"logprobs", nullptr},

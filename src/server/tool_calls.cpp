@@ -14,9 +14,6 @@ namespace {
 
 using nlohmann::ordered_json;
 
-constexpr std::string_view kThoughtStart = "<|thought_start|>", kThoughtEnd = "<|thought_end|>";
-constexpr std::string_view kCallStart = "<|tool_call_start|>", kCallEnd = "<|tool_call_end|>";
-
 std::string_view trim(std::string_view text) {
   const size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return {};
@@ -215,8 +212,9 @@ class PythonCallParser {
   int depth_ = 0;
 };
 
-// The calls in a block: its ```python fence (if any) removed.
-std::optional<std::vector<ToolCall>> parse_block(std::string_view block) {
+}  // namespace
+
+std::optional<std::vector<ToolCall>> parse_tool_call_block(std::string_view block) {
   block = trim(block);
   if (block.starts_with("```")) {
     const size_t line_end = block.find('\n');
@@ -228,6 +226,8 @@ std::optional<std::vector<ToolCall>> parse_block(std::string_view block) {
   if (!PythonCallParser(block).calls(&calls) || calls.empty()) return std::nullopt;
   return calls;
 }
+
+namespace {
 
 // One function of OpenAI's `tools` list: its name and parameter schema.
 std::pair<std::string, const ordered_json*> function_of(const ordered_json& tool) {
@@ -270,29 +270,6 @@ std::string required_tool_call_regex(const ordered_json& tools, std::string_view
       .append(")*\\n?```\\n?")
       .append(regex_escape(kCallEnd));
   return regex;
-}
-
-AssistantReply parse_minicpm3_reply(std::string_view text) {
-  AssistantReply reply;
-  std::string rest(text);
-  if (const size_t start = rest.find(kThoughtStart); start != std::string::npos) {
-    const size_t end = rest.find(kThoughtEnd, start);
-    const size_t body = start + kThoughtStart.size();
-    reply.reasoning = std::string(
-        trim(std::string_view(rest).substr(body, (end == std::string::npos ? rest.size() : end) - body)));
-    rest.erase(start, end == std::string::npos ? std::string::npos : end + kThoughtEnd.size() - start);
-  }
-  if (const size_t start = rest.find(kCallStart); start != std::string::npos) {
-    const size_t end = rest.find(kCallEnd, start);
-    const size_t body = start + kCallStart.size();
-    const std::string block = rest.substr(body, (end == std::string::npos ? rest.size() : end) - body);
-    if (std::optional<std::vector<ToolCall>> calls = parse_block(block)) {
-      reply.tool_calls = std::move(*calls);
-      rest.erase(start, end == std::string::npos ? std::string::npos : end + kCallEnd.size() - start);
-    }
-  }
-  reply.content = std::string(trim(rest));
-  return reply;
 }
 
 }  // namespace cpm

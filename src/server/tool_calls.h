@@ -1,4 +1,5 @@
-// Function calls in MiniCPM3's replies, for the OpenAI `tool_calls` field.
+// Function calls in MiniCPM3's replies, for the OpenAI `tool_calls` field: the call syntax, read and
+// forced (minicpm3_reply.h splits a whole reply into text, thought and calls).
 //
 // With `tools`, MiniCPM3's chat template asks the model to answer as
 //   <|thought_start|>\n{why}\n<|thought_end|>\n<|tool_call_start|>\n```python\nf(a=1,
@@ -8,6 +9,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,15 +21,13 @@ struct ToolCall {
   std::string arguments;  // a JSON object, as OpenAI sends it
 };
 
-struct AssistantReply {
-  std::string content;    // the text outside the markers, trimmed
-  std::string reasoning;  // the thought, when there was one
-  std::vector<ToolCall> tool_calls;
-};
+// MiniCPM3's markers around a thought and a block of calls.
+inline constexpr std::string_view kThoughtStart = "<|thought_start|>", kThoughtEnd = "<|thought_end|>";
+inline constexpr std::string_view kCallStart = "<|tool_call_start|>", kCallEnd = "<|tool_call_end|>";
 
-// Splits a reply into text, thought and calls. A call block that does not parse stays in `content`
-// unchanged, so nothing the model wrote is lost.
-AssistantReply parse_minicpm3_reply(std::string_view text);
+// The calls of the text between kCallStart and kCallEnd (its ```python fence optional), or nullopt
+// when it is not one or more keyword calls with literal arguments.
+std::optional<std::vector<ToolCall>> parse_tool_call_block(std::string_view block);
 
 // The reply a forced call must be (tool_choice "required", or a function by name in `only`): an
 // optional thought (without '<'), then one call block in the template's format

@@ -165,17 +165,27 @@ test("tool calls in MiniCPM3's format come back as tool_calls, whole or streamed
   assert.equal(choice.message.tool_calls[0].function.name, "get_weather");
   assert.deepEqual(JSON.parse(choice.message.tool_calls[0].function.arguments), { city: "Paris", days: 3 });
 
+  // Streamed, the thought and the text arrive as they are written, each call whole once its block ends.
   const stream = await client.chat.completions.create({ ...request, stream: true });
-  let content = "", finish = null;
+  let content = "", reasoning = "", finish = null, reasoningChunks = 0, contentChunks = 0;
   const calls = [];
   for await (const chunk of stream) {
     const delta = chunk.choices[0]?.delta ?? {};
+    assert.ok(!/<\|/.test((delta.content ?? "") + (delta.reasoning_content ?? "")), JSON.stringify(delta));
     content += delta.content ?? "";
+    reasoning += delta.reasoning_content ?? "";
+    if (delta.reasoning_content) ++reasoningChunks;
+    if (delta.content) ++contentChunks;
+    if (delta.tool_calls) assert.equal(content, "");  // the calls come before the text after them
     for (const call of delta.tool_calls ?? []) calls[call.index] = call;
     finish = chunk.choices[0]?.finish_reason ?? finish;
   }
   assert.equal(finish, "tool_calls");
+  assert.equal(reasoning, "I need the weather.");
+  assert.ok(reasoningChunks >= 2, `the thought came in ${reasoningChunks} piece(s)`);
   assert.equal(content, "Checking.");
+  assert.ok(contentChunks >= 2, `the text came in ${contentChunks} piece(s)`);
+  assert.equal(calls.length, 1);
   assert.equal(calls[0].function.name, "get_weather");
   assert.equal(calls[0].function.arguments, choice.message.tool_calls[0].function.arguments);
 

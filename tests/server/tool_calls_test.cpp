@@ -1,5 +1,5 @@
 // MiniCPM3's function-call replies split into text, thought and OpenAI tool calls.
-#include "server/tool_calls.h"
+#include "server/minicpm3_reply.h"
 
 #include <gtest/gtest.h>
 
