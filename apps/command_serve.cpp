@@ -82,6 +82,11 @@ CommandRunner add_serve_command(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--max-body-bytes", flags->server.max_body_bytes, "largest accepted request body")
       ->capture_default_str();
+  command
+      ->add_option("--timeout", flags->server.socket_timeout_seconds,
+                   "seconds to wait for a client's request bytes or for it to read the reply")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
   return [flags] { return run_serve(*flags); };
 }
 

@@ -46,8 +46,8 @@ HttpServer::HttpServer(Engine& engine, const Tokenizer* tokenizer, ServerOptions
     threads = static_cast<int>(std::min<int64_t>(1024, engine.options().max_running_requests * 2 + 16));
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_payload_max_length(context_->options.max_body_bytes);
-  server_->set_read_timeout(60, 0);
-  server_->set_write_timeout(60, 0);
+  server_->set_read_timeout(context_->options.socket_timeout_seconds, 0);
+  server_->set_write_timeout(context_->options.socket_timeout_seconds, 0);
   register_routes();
 }
 

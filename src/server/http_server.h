@@ -31,6 +31,8 @@ struct ServerOptions {
   std::string model_path;
   size_t max_body_bytes = 32 << 20;
   int http_threads = 0;  // 0: enough for max_running_requests plus spare
+  // How long the server waits for a client's request bytes, or for it to take response bytes.
+  int socket_timeout_seconds = 60;
 };
 
 class HttpServer {
