@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "runtime/number_range_regex.h"
+#include "runtime/regex_building.h"
 #include "runtime/regex_nfa.h"
 
 namespace cpm {
@@ -15,13 +17,6 @@ namespace cpm {
 namespace {
 
 using nlohmann::ordered_json;
-
-// Concatenation by appending (GCC 12 warns wrongly, -Wrestrict, on `"literal" + std::string`).
-std::string cat(std::initializer_list<std::string_view> parts) {
-  std::string joined;
-  for (std::string_view part : parts) joined.append(part);
-  return joined;
-}
 
 // At most 16 blanks or newlines between tokens: room for indented JSON, none for a model to loop on.
 const std::string kWhitespace = "[ \\t\\n\\r]{0,16}";
@@ -39,61 +34,11 @@ const std::string kTime =
     "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?";
 const std::string kIdentifier = "[A-Za-z_][A-Za-z0-9_]*";
 const std::string kUuid = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
-constexpr int64_t kMaxBound = 1000000000000000000;  // 1e18: bounds beyond it are refused
 
 bool is_identifier(std::string_view name) {
   auto letter = [](char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
   if (name.empty() || !letter(name[0])) return false;
   return std::all_of(name.begin(), name.end(), [&](char c) { return letter(c) || (c >= '0' && c <= '9'); });
-}
-
-std::string group(std::string_view regex) {
-  return cat({"(", regex, ")"});
-}
-
-std::string alternatives(const std::vector<std::string>& options) {
-  std::string joined;
-  for (size_t k = 0; k < options.size(); ++k) joined.append(k == 0 ? "" : "|").append(options[k]);
-  return group(joined);
-}
-
-// Equal-length digit strings low <= high: the numbers between them, digit by digit.
-std::string digits_between(const std::string& low, const std::string& high) {
-  if (low == high) return low;
-  if (low.size() == 1) return cat({"[", low.substr(0, 1), "-", high.substr(0, 1), "]"});
-  if (low[0] == high[0]) return cat({low.substr(0, 1), group(digits_between(low.substr(1), high.substr(1)))});
-  const size_t rest = low.size() - 1;
-  const std::string low_rest = low.substr(1), high_rest = high.substr(1);
-  char first = low[0], last = high[0];
-  std::vector<std::string> parts;
-  if (low_rest != std::string(rest, '0')) {
-    parts.push_back(cat({std::string(1, first), group(digits_between(low_rest, std::string(rest, '9')))}));
-    ++first;
-  }
-  if (high_rest != std::string(rest, '9')) {
-    parts.push_back(cat({std::string(1, last), group(digits_between(std::string(rest, '0'), high_rest))}));
-    --last;
-  }
-  if (first <= last) {
-    parts.push_back(
-        cat({"[", std::string(1, first), "-", std::string(1, last), "][0-9]{", std::to_string(rest), "}"}));
-  }
-  return alternatives(parts);
-}
-
-// Non-negative integers in [low, high] (no upper bound when high is empty), without leading zeros.
-std::string unsigned_range(uint64_t low, std::optional<uint64_t> high) {
-  const size_t low_digits = std::to_string(low).size();
-  const size_t high_digits = high ? std::to_string(*high).size() : low_digits;
-  std::vector<std::string> parts;
-  for (size_t digits = low_digits; digits <= high_digits; ++digits) {
-    const std::string from =
-        digits == low_digits ? std::to_string(low) : cat({"1", std::string(digits - 1, '0')});
-    const std::string to = high && digits == high_digits ? std::to_string(*high) : std::string(digits, '9');
-    parts.push_back(digits_between(from, to));
-  }
-  if (!high) parts.push_back(cat({"[1-9][0-9]{", std::to_string(low_digits), ",}"}));
-  return alternatives(parts);
 }
 
 // How true, false and null are written: as JSON, or also as Python's True, False and None (the
@@ -248,7 +193,7 @@ class SchemaConverter {
     const ordered_json& value = schema[key];
     if (!value.is_number()) fail("JSON schema: '", key, "' must be a number");
     const double number = value.get<double>();
-    if (std::abs(number) > static_cast<double>(kMaxBound))
+    if (std::abs(number) > static_cast<double>(kMaxNumberBound))
       fail("JSON schema: '", key, "' beyond 1e18 is not supported");
     return number;
   }
@@ -275,15 +220,30 @@ class SchemaConverter {
     return integer_range_regex(low ? &*low : nullptr, high ? &*high : nullptr);
   }
 
+  // Unbounded numbers may take an exponent; bounded ones are written without one, so that the range
+  // can be decided digit by digit.
   static std::string number_value(const ordered_json& schema) {
-    for (const char* key : {"maximum", "exclusiveMinimum", "exclusiveMaximum"}) {
-      if (schema.contains(key))
-        fail("JSON schema: '", key, "' on a number is not supported (only minimum 0)");
-    }
-    if (!schema.contains("minimum")) return cat({"-?", kUnsignedNumber});
-    if (!schema["minimum"].is_number() || schema["minimum"].get<double>() != 0)
-      fail("JSON schema: 'minimum' on a number is supported only as 0");
-    return kUnsignedNumber;
+    std::optional<NumberBound> low, high;
+    // Of minimum and exclusiveMinimum (or the maxima) the tighter applies; equal, the exclusive one.
+    auto tighten = [&schema](std::optional<NumberBound>& bound, const char* key, bool inclusive,
+                             bool is_max) {
+      if (!schema.contains(key)) return;
+      if (!schema[key].is_number()) fail("JSON schema: '", key, "' must be a number");
+      const double value = schema[key].get<double>();
+      if (bound) {
+        const double current = ordered_json::parse(bound->number).get<double>();
+        if (is_max ? value > current : value < current) return;
+        if (value == current && !inclusive) bound->inclusive = false;
+        if (value == current) return;
+      }
+      bound = NumberBound{schema[key].dump(), inclusive};
+    };
+    tighten(low, "minimum", true, false);
+    tighten(low, "exclusiveMinimum", false, false);
+    tighten(high, "maximum", true, true);
+    tighten(high, "exclusiveMaximum", false, true);
+    if (!low && !high) return cat({"-?", kUnsignedNumber});
+    return number_range_regex(low, high);
   }
 
   static std::string string_value(const ordered_json& schema) {
@@ -424,26 +384,6 @@ class SchemaConverter {
 };
 
 }  // namespace
-
-std::string integer_range_regex(const int64_t* minimum, const int64_t* maximum) {
-  for (const int64_t* bound : {minimum, maximum}) {
-    if (bound != nullptr && (*bound > kMaxBound || *bound < -kMaxBound))
-      fail("integer bounds beyond 1e18 are not supported");
-  }
-  if (minimum != nullptr && maximum != nullptr && *minimum > *maximum)
-    fail("JSON schema: the integer range [", *minimum, ", ", *maximum, "] is empty");
-  std::vector<std::string> parts;
-  if (maximum == nullptr || *maximum >= 0) {
-    const uint64_t low = minimum != nullptr && *minimum > 0 ? static_cast<uint64_t>(*minimum) : 0;
-    parts.push_back(unsigned_range(low, maximum ? std::optional<uint64_t>(*maximum) : std::nullopt));
-  }
-  if (minimum == nullptr || *minimum < 0) {
-    const uint64_t low = maximum != nullptr && *maximum < 0 ? static_cast<uint64_t>(-*maximum) : 1;
-    parts.push_back(
-        cat({"-", unsigned_range(low, minimum ? std::optional<uint64_t>(-*minimum) : std::nullopt)}));
-  }
-  return alternatives(parts);
-}
 
 std::string json_object_regex() {
   const ordered_json empty = ordered_json::object();

@@ -5,8 +5,9 @@
 // required ones always, optional ones may be left out; no others. Supported: type (one or a list),
 // enum, const, anyOf / oneOf, a one-element allOf, $ref into #/$defs or #/definitions (recursion up
 // to kMaxRefDepth), properties / required / additionalProperties, items / minItems / maxItems,
-// strings with minLength / maxLength / pattern / format (date, time, date-time, uuid), integers with
-// minimum / maximum / exclusiveMinimum / exclusiveMaximum, numbers with minimum 0. An empty schema (or
+// strings with minLength / maxLength / pattern / format (date, time, date-time, uuid), integers and
+// numbers with minimum / maximum / exclusiveMinimum / exclusiveMaximum (exact; bounded numbers are
+// written without an exponent). An empty schema (or
 // `true`) allows any JSON value with containers nested up to kAnyValueDepth levels (one less inside
 // another schema, so that several open properties stay within the automaton's limits). Annotations (title,
 // description, default, examples, ...) are ignored; any other keyword is refused with cpm::Error naming it,
@@ -33,8 +34,5 @@ std::string json_object_regex();
 // object schema, or null for none), in its order, required ones always, values as JSON but with
 // Python's True / False / None accepted too. Property names must be Python identifiers.
 std::string python_call_regex(std::string_view name, const nlohmann::ordered_json& parameters);
-
-// Integers in [minimum, maximum]; either bound may be absent.
-std::string integer_range_regex(const int64_t* minimum, const int64_t* maximum);
 
 }  // namespace cpm
