@@ -198,6 +198,8 @@ CommandRunner add_generate_command(CLI::App& app) {
   command->add_option("--regex", flags->sampling.regex, "the output must match this regular expression");
   command->add_option("--json-schema", flags->sampling.json_schema,
                       "the output must be JSON valid under this schema (JSON text)");
+  command->add_option("--ebnf", flags->sampling.ebnf,
+                      "the output must derive from this EBNF grammar (GBNF syntax, from rule 'root')");
   command->add_flag("--json", flags->json_output, "print {\"output_ids\": [...], \"text\": \"...\"}");
   return [flags] { return run_generate(*flags); };
 }

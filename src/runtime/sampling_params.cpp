@@ -33,8 +33,8 @@ void SamplingParams::validate() const {
     require(id >= 0, "logit_bias token id", id, "a non-negative token id");
     require(std::isfinite(bias) && bias >= -100 && bias <= 100, "logit_bias", bias, "in [-100, 100]");
   }
-  if (!regex.empty() && !json_schema.empty())
-    fail("sampling parameters regex and json_schema: give at most one");
+  if (!regex.empty() + !json_schema.empty() + !ebnf.empty() > 1)
+    fail("sampling parameters regex, json_schema and ebnf: give at most one");
   for (const std::string& text : stop) {
     if (text.empty()) fail("sampling parameter stop: stop strings must not be empty");
   }

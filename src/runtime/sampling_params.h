@@ -28,10 +28,12 @@ struct SamplingParams {
   int32_t top_logprobs = 0;     // and of the N most likely alternatives (0..20)
   // Added to a token's logit before sampling, in [-100, 100] (-100 in effect bans it).
   std::vector<std::pair<int32_t, float>> logit_bias;
-  // Structured output: the text must match `regex` (whole), or be JSON valid under `json_schema`
-  // (JSON text; the scheduler turns it into a regex). At most one of them.
+  // Structured output: the text must match `regex` (whole), be JSON valid under `json_schema` (JSON
+  // text), or derive from the EBNF grammar `ebnf` (the scheduler turns either into a regex). At
+  // most one of them.
   std::string regex;
   std::string json_schema;
+  std::string ebnf;
 
   // Throws cpm::Error naming the first parameter out of range.
   void validate() const;

@@ -81,8 +81,10 @@ SamplingParams sampling_params_from_json(const json& object, SamplingParams para
       fail("sampling parameter json_schema must be a JSON schema (an object, or its text)");
     params.json_schema = schema.is_string() ? schema.get<std::string>() : schema.dump();
   }
-  if (object.contains("ebnf") && !object["ebnf"].is_null())
-    fail("sampling parameter ebnf: grammars are not supported; use regex or json_schema");
+  if (object.contains("ebnf") && !object["ebnf"].is_null()) {
+    if (!object["ebnf"].is_string()) fail("sampling parameter ebnf must be a grammar's text");
+    params.ebnf = object["ebnf"].get<std::string>();
+  }
   if (object.contains("logit_bias") && !object["logit_bias"].is_null())
     params.logit_bias = logit_bias_from_json(object["logit_bias"]);
   return params;

@@ -80,12 +80,13 @@ void Scheduler::check_request(EngineRequest& request, bool validate_regex) const
     if (id >= model_.config().vocab_size)
       fail("logit_bias token id ", id, " is outside the vocabulary [0, ", model_.config().vocab_size, ")");
   }
-  if (!params.regex.empty() || !params.json_schema.empty()) {
+  if (!params.regex.empty() || !params.json_schema.empty() || !params.ebnf.empty()) {
     if (tokenizer_ == nullptr)
-      fail("regex and json_schema constraints need a tokenizer; this model has none");
-    if (validate_regex || !params.json_schema.empty()) {
-      params.regex = constraint_regex(params.regex, params.json_schema);
+      fail("regex, json_schema and ebnf constraints need a tokenizer; this model has none");
+    if (validate_regex || !params.json_schema.empty() || !params.ebnf.empty()) {
+      params.regex = constraint_regex(params.regex, params.json_schema, params.ebnf);
       params.json_schema.clear();
+      params.ebnf.clear();
     }
   }
 }

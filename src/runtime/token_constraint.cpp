@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "runtime/ebnf_regex.h"
 #include "runtime/json_schema_regex.h"
 
 namespace cpm {
@@ -145,8 +146,15 @@ void TokenConstraint::advance(int32_t token) {
   state_ = next;
 }
 
-std::string constraint_regex(const std::string& regex, const std::string& json_schema) {
-  if (!regex.empty() && !json_schema.empty()) fail("give at most one of regex and json_schema");
+std::string constraint_regex(const std::string& regex, const std::string& json_schema,
+                             const std::string& ebnf) {
+  if (!regex.empty() + !json_schema.empty() + !ebnf.empty() > 1)
+    fail("give at most one of regex, json_schema and ebnf");
+  if (!ebnf.empty()) {
+    std::string converted = ebnf_to_regex(ebnf);
+    compile_regex(converted);
+    return converted;
+  }
   if (!regex.empty()) {
     compile_regex(regex);  // reports a malformed pattern now, with the request
     return regex;

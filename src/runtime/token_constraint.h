@@ -96,7 +96,8 @@ class TokenConstraint {
 };
 
 // The regex a request's constraint fields ask for ("" when none): `regex` as is, or `json_schema`
-// (JSON text) converted. Throws cpm::Error naming what is wrong with either.
-std::string constraint_regex(const std::string& regex, const std::string& json_schema);
+// (JSON text) or `ebnf` converted. Throws cpm::Error naming what is wrong with any of them.
+std::string constraint_regex(const std::string& regex, const std::string& json_schema,
+                             const std::string& ebnf);
 
 }  // namespace cpm

@@ -320,8 +320,8 @@ bool reads_tool_calls(const json& body, const std::string& raw_body, SamplingPar
     throw bad(
         R"('tool_choice' must be "auto", "none", "required" or {"type": "function", "function": {"name": ...}})");
   }
-  if (!sampling.regex.empty() || !sampling.json_schema.empty())
-    throw bad("a required tool call cannot be combined with 'response_format' or 'regex'");
+  if (!sampling.regex.empty() || !sampling.json_schema.empty() || !sampling.ebnf.empty())
+    throw bad("a required tool call cannot be combined with 'response_format', 'regex' or 'ebnf'");
   try {
     sampling.regex = required_tool_call_regex(ordered_json::parse(raw_body)["tools"], only);
   } catch (const Error& error) {

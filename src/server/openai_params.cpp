@@ -45,9 +45,9 @@ void read_extras(const json& body, SamplingParams& p) {
 // OpenAI's response_format and sglang's regex / ebnf extras.
 void read_structured_output(const json& body, const std::string& raw_body, SamplingParams& p) {
   if (auto regex = optional_field<std::string>(body, "regex")) p.regex = *regex;
-  if (body.contains("ebnf") && !body["ebnf"].is_null())
-    throw HttpError(400, "'ebnf' grammars are not supported; use 'regex' or 'response_format'",
-                    "invalid_request_error", "ebnf");
+  if (auto ebnf = optional_field<std::string>(body, "ebnf")) p.ebnf = *ebnf;
+  if (!p.regex.empty() && !p.ebnf.empty())
+    throw HttpError(400, "give either 'regex' or 'ebnf', not both", "invalid_request_error", "ebnf");
   if (!body.contains("response_format") || body["response_format"].is_null()) return;
   const json& format = body["response_format"];
   auto bad = [](const std::string& message) {
@@ -57,7 +57,8 @@ void read_structured_output(const json& body, const std::string& raw_body, Sampl
     throw bad("'response_format' must be an object with a 'type'");
   const std::string type = format["type"].get<std::string>();
   if (type == "text") return;
-  if (!p.regex.empty()) throw bad("give either 'regex' or 'response_format', not both");
+  if (!p.regex.empty() || !p.ebnf.empty())
+    throw bad("give either 'regex' / 'ebnf' or 'response_format', not both");
   if (type == "json_object") {
     p.regex = json_object_regex();
   } else if (type == "json_schema") {

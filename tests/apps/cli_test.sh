@@ -122,6 +122,10 @@ check_error "unsupported schema keyword" "'not' is not supported" "$bin" generat
 check "generate --regex" "$bin" generate --model-path "$source_dir/models/demo" --prompt "Question: 2 + 5?"$'\n'"Answer:" --regex "#### [0-9]+" --json
 cp "$work/out" "$work/regex.json"
 check "regex output matches" grep -q '"text":"#### [0-9]*"}$' "$work/regex.json"
+check "generate --ebnf" "$bin" generate --model-path "$source_dir/models/demo" --prompt "Question: 2 + 5?"$'\n'"Answer:" --ebnf $'root ::= "#### " digit+\ndigit ::= [0-9]' --json
+cp "$work/out" "$work/ebnf.json"
+check "ebnf output matches" grep -q '"text":"#### [0-9]*"}$' "$work/ebnf.json"
+check_error "bad grammar" "EBNF line 1: expected '::='" "$bin" generate --model-path "$source_dir/models/demo" --prompt "hi" --ebnf 'root "a"'
 echo '{"prompt": 5}' > "$work/bad.jsonl"
 check_error "bad prompts file line" "bad.jsonl:1" "$bin" generate --model-path "$work/tiny" --prompts-file "$work/bad.jsonl" --output "$work/o.jsonl"
 

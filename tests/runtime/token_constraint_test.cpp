@@ -144,13 +144,16 @@ TEST(TokenConstraintTest, AGrammarThatCanOnlyEndIsComplete) {
 }
 
 TEST(TokenConstraintTest, RequestFieldsBecomeOneRegex) {
-  EXPECT_EQ(constraint_regex("", ""), "");
-  EXPECT_EQ(constraint_regex("a+", ""), "a+");
-  EXPECT_FALSE(constraint_regex("", R"({"type": "integer"})").empty());
-  EXPECT_THROW(constraint_regex("a+", R"({"type": "integer"})"), Error);
-  EXPECT_THROW(constraint_regex("(a", ""), Error);
-  EXPECT_THROW(constraint_regex("", "{not json"), Error);
-  EXPECT_THROW(constraint_regex("", R"({"type": "integer", "multipleOf": 2})"), Error);
+  EXPECT_EQ(constraint_regex("", "", ""), "");
+  EXPECT_EQ(constraint_regex("a+", "", ""), "a+");
+  EXPECT_FALSE(constraint_regex("", R"({"type": "integer"})", "").empty());
+  EXPECT_THROW(constraint_regex("a+", R"({"type": "integer"})", ""), Error);
+  EXPECT_THROW(constraint_regex("(a", "", ""), Error);
+  EXPECT_THROW(constraint_regex("", "{not json", ""), Error);
+  EXPECT_THROW(constraint_regex("", R"({"type": "integer", "multipleOf": 2})", ""), Error);
+  EXPECT_EQ(constraint_regex("", "", R"(root ::= "a"+)"), "((a){1,})");
+  EXPECT_THROW(constraint_regex("a+", "", R"(root ::= "a")"), Error);
+  EXPECT_THROW(constraint_regex("", "", "root ::= missing"), Error);
 }
 
 }  // namespace

@@ -176,7 +176,7 @@ test("a POST without Content-Length gets a 400 that says what is missing, after 
   assert.ok(Date.now() - started < 30000);
 });
 
-test("generate: regex and json_schema constraints; ebnf and bad patterns are 400s", async () => {
+test("generate: regex, json_schema and ebnf constraints; bad patterns are 400s", async () => {
   const question = "Question: Tom has 3 apples and buys 4 more. How many apples does he have?\nAnswer:";
   const regex = "The answer is [0-9]{1,3}\\.";
   const constrained = await postJson(`${server.url}/generate`, { text: question, sampling_params: { max_new_tokens: 32, temperature: 0, regex } });
@@ -195,9 +195,18 @@ test("generate: regex and json_schema constraints; ebnf and bad patterns are 400
     assert.ok(Number.isInteger(value.a));
   }
 
+  // A grammar with a recursive rule: sums of numbers, parenthesized up to four levels.
+  const ebnf = 'root ::= "The answer is " expr "."\nexpr ::= term ("+" term)*\nterm ::= [0-9]{1,3} | "(" expr ")"';
+  const grammar = await postJson(`${server.url}/generate`, { text: question, sampling_params: { max_new_tokens: 48, temperature: 0, ebnf } });
+  assert.equal(grammar.status, 200);
+  assert.match(grammar.json.text, /^The answer is [0-9()+]+\.$/);
+  assert.equal(grammar.json.meta_info.finish_reason.type, "stop", grammar.json.text);
+
   for (const [sampling_params, pattern] of [
     [{ regex: "(unclosed" }, /regex: missing '\)'/],
-    [{ ebnf: "root ::= \"a\"" }, /ebnf/],
+    [{ ebnf: "root ::= \"a\" b" }, /EBNF line 1: rule 'b' is not defined/],
+    [{ ebnf: "answer ::= \"a\"" }, /no 'root' rule/],
+    [{ ebnf: "root ::= \"a\"", regex: "a" }, /at most one/],
     [{ json_schema: "{not json" }, /json_schema is not valid JSON/],
     [{ json_schema: { type: "string", format: "email" } }, /format/],
     [{ regex: "a", json_schema: { type: "string" } }, /at most one/],

@@ -138,6 +138,18 @@ test("structured output: response_format json_schema, json_object and logit_bias
   await assert.rejects(
     client.chat.completions.create({ model: "tiny", messages, response_format: { type: "yaml" } }),
     (error) => error.status === 400 && /response_format/.test(error.message));
+
+  // sglang's ebnf extra: a grammar the reply must derive from.
+  const ebnf = 'root ::= answer (", " answer){0,2}\nanswer ::= "yes" | "no" | [0-9]{1,2}';
+  const grammar = await client.chat.completions.create({ model: "tiny", messages, max_tokens: 40, temperature: 0, ebnf });
+  assert.match(grammar.choices[0].message.content, /^(yes|no|[0-9]{1,2})(, (yes|no|[0-9]{1,2})){0,2}$/);
+  assert.equal(grammar.choices[0].finish_reason, "stop");
+  await assert.rejects(
+    client.chat.completions.create({ model: "tiny", messages, ebnf, response_format: { type: "json_object" } }),
+    (error) => error.status === 400 && /not both/.test(error.message));
+  await assert.rejects(
+    client.chat.completions.create({ model: "tiny", messages, ebnf: "root ::= (" }),
+    (error) => error.status === 400 && /EBNF line 1/.test(error.message));
 });
 
 async function generate(body) {
