@@ -92,18 +92,9 @@ void Scheduler::check_request(EngineRequest& request, bool validate_regex) const
 }
 
 std::shared_ptr<ConstrainedGrammar> Scheduler::grammar_for(const std::string& regex) {
-  // Up to 16 grammars no request uses stay cached (each up to ~20 MB of automaton and masks).
-  constexpr size_t kMaxGrammars = 16;
-  auto found = grammars_.find(regex);
-  if (found != grammars_.end()) return found->second;
   if (!vocabulary_)
     vocabulary_ = std::make_shared<const TokenVocabulary>(*tokenizer_, model_.config().vocab_size);
-  if (grammars_.size() >= kMaxGrammars) {
-    std::erase_if(grammars_, [](const auto& entry) { return entry.second.use_count() == 1; });
-  }
-  auto grammar = std::make_shared<ConstrainedGrammar>(regex, vocabulary_);
-  grammars_.emplace(regex, grammar);
-  return grammar;
+  return grammars_.get(regex, vocabulary_);
 }
 
 void Scheduler::add(EngineRequest request, std::shared_ptr<RequestStream> stream) {

@@ -126,7 +126,7 @@ class Scheduler {
   std::vector<std::pair<Request*, int64_t>> with_logits_;
   int64_t prepared_rows_ = 0;
   std::shared_ptr<const TokenVocabulary> vocabulary_;  // made at the first constrained request
-  std::unordered_map<std::string, std::shared_ptr<ConstrainedGrammar>> grammars_;
+  GrammarCache grammars_;  // up to 16 idle grammars, each up to ~20 MB of automaton and masks
 };
 
 }  // namespace cpm

@@ -72,8 +72,22 @@ int32_t TokenVocabulary::build(const std::vector<std::pair<std::string_view, int
 }
 
 ConstrainedGrammar::ConstrainedGrammar(const std::string& regex,
-                                       std::shared_ptr<const TokenVocabulary> vocabulary)
-    : dfa_(compile_regex(regex)), vocabulary_(std::move(vocabulary)) {}
+                                       std::shared_ptr<const TokenVocabulary> vocabulary, size_t max_states)
+    : dfa_(compile_regex(regex), max_states), max_states_(max_states), vocabulary_(std::move(vocabulary)) {}
+
+std::shared_ptr<ConstrainedGrammar> GrammarCache::get(
+    const std::string& regex, const std::shared_ptr<const TokenVocabulary>& vocabulary) {
+  auto found = grammars_.find(regex);
+  if (found != grammars_.end() && found->second->num_states() <= max_states_ / 2) return found->second;
+  if (found != grammars_.end()) grammars_.erase(found);  // worn: its requests keep it alive
+  auto idle = [](const auto& entry) { return entry.second.use_count() == 1; };
+  if (static_cast<size_t>(std::count_if(grammars_.begin(), grammars_.end(), idle)) >= max_idle_) {
+    std::erase_if(grammars_, idle);
+  }
+  auto grammar = std::make_shared<ConstrainedGrammar>(regex, vocabulary, max_states_);
+  grammars_.emplace(regex, grammar);
+  return grammar;
+}
 
 const TokenMask& ConstrainedGrammar::allowed(int32_t state, int strips_left) {
   if (state < 0 || static_cast<size_t>(state) >= dfa_.num_states()) fail("no automaton state ", state);

@@ -58,8 +58,12 @@ class TokenVocabulary {
 
 class ConstrainedGrammar {
  public:
-  // Throws cpm::Error for a pattern regex_nfa.h does not accept.
-  ConstrainedGrammar(const std::string& regex, std::shared_ptr<const TokenVocabulary> vocabulary);
+  // Throws cpm::Error for a pattern regex_nfa.h does not accept. The automaton may make up to
+  // `max_states` states (see ByteDfa).
+  ConstrainedGrammar(const std::string& regex, std::shared_ptr<const TokenVocabulary> vocabulary,
+                     size_t max_states = kMaxGrammarStates);
+
+  static constexpr size_t kMaxGrammarStates = 10000;
 
   // Tokens allowed in automaton `state` with `strips_left` leading strip bytes still to drop.
   // Throws cpm::Error when the automaton grows past its state limit.
@@ -68,12 +72,35 @@ class ConstrainedGrammar {
   int32_t advance(int32_t state, int* strips_left, int32_t token);
   bool accepting(int32_t state) const { return dfa_.accepting(state); }
   int32_t start() const { return dfa_.start(); }
+  size_t num_states() const { return dfa_.num_states(); }
+  size_t max_states() const { return max_states_; }
   const TokenVocabulary& vocabulary() const { return *vocabulary_; }
 
  private:
   ByteDfa dfa_;
+  size_t max_states_;
   std::shared_ptr<const TokenVocabulary> vocabulary_;
   std::unordered_map<int64_t, TokenMask> masks_;
+};
+
+// Grammars shared by the requests that ask for the same pattern. A grammar's automaton keeps every
+// state any output reached, so on a long-running server a popular grammar would creep towards its
+// state limit and fail a request that alone needs few: a grammar past half its limit is handed to
+// no new request (those in flight keep it), a fresh one takes its place. Of grammars no request
+// uses, at most `max_idle` stay.
+class GrammarCache {
+ public:
+  explicit GrammarCache(size_t max_idle = 16, size_t max_states = ConstrainedGrammar::kMaxGrammarStates)
+      : max_idle_(max_idle), max_states_(max_states) {}
+
+  // Throws cpm::Error for a pattern regex_nfa.h does not accept.
+  std::shared_ptr<ConstrainedGrammar> get(const std::string& regex,
+                                          const std::shared_ptr<const TokenVocabulary>& vocabulary);
+  size_t size() const { return grammars_.size(); }
+
+ private:
+  size_t max_idle_, max_states_;
+  std::unordered_map<std::string, std::shared_ptr<ConstrainedGrammar>> grammars_;
 };
 
 // One request's progress through its grammar.

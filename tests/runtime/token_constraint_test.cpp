@@ -143,6 +143,41 @@ TEST(TokenConstraintTest, AGrammarThatCanOnlyEndIsComplete) {
   EXPECT_THROW(other.advance(tokenizer.encode("maybe", false).front()), Error);
 }
 
+// The automaton state after taking the lowest allowed token `steps` times from `state`.
+int32_t take_tokens(ConstrainedGrammar& grammar, int32_t state, int steps) {
+  int strips_left = 0;
+  for (int step = 0; step < steps; ++step) {
+    const TokenMask& mask = grammar.allowed(state, strips_left);
+    int32_t token = 0;
+    while (!mask.test(token)) ++token;
+    state = grammar.advance(state, &strips_left, token);
+  }
+  return state;
+}
+
+TEST(TokenConstraintTest, GrammarCacheSharesGrammarsAndRetiresWornOnes) {
+  const Tokenizer& tokenizer = demo_tokenizer();
+  auto vocabulary = std::make_shared<const TokenVocabulary>(tokenizer, tokenizer.vocab_size());
+  GrammarCache cache(2, 200);
+  const std::string pattern = "[a-z ]{0,2000}";  // every character a new state
+  std::shared_ptr<ConstrainedGrammar> first = cache.get(pattern, vocabulary);
+  EXPECT_EQ(cache.get(pattern, vocabulary), first);
+  int32_t state = first->start();
+  while (first->num_states() <= 100) state = take_tokens(*first, state, 1);
+  // Past half its limit: new requests get a fresh grammar; the request holding the old one goes on.
+  std::shared_ptr<ConstrainedGrammar> second = cache.get(pattern, vocabulary);
+  EXPECT_NE(second, first);
+  EXPECT_EQ(second->num_states(), 1u);
+  EXPECT_EQ(cache.get(pattern, vocabulary), second);
+  state = take_tokens(*first, state, 5);
+  EXPECT_THROW(take_tokens(*first, state, 400), Error);  // its own limit still holds
+  // Idle grammars beyond max_idle are dropped; those in use stay.
+  const std::shared_ptr<ConstrainedGrammar> held = cache.get("yes|no", vocabulary);
+  for (const char* other : {"a+", "b+", "c+", "d+"}) cache.get(other, vocabulary);
+  EXPECT_LE(cache.size(), 4u);
+  EXPECT_EQ(cache.get("yes|no", vocabulary), held);
+}
+
 TEST(TokenConstraintTest, RequestFieldsBecomeOneRegex) {
   EXPECT_EQ(constraint_regex("", "", ""), "");
   EXPECT_EQ(constraint_regex("a+", "", ""), "a+");
