@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -32,6 +33,8 @@ const std::string kUnsignedNumber = "(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+
 const std::string kDate = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])";
 const std::string kTime =
     "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?";
+// A class of no character: matches nothing (where a recursive reference may go no deeper).
+const std::string kNothing = "[^\\x00-\U0010FFFF]";
 const std::string kIdentifier = "[A-Za-z_][A-Za-z0-9_]*";
 const std::string kUuid = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
 
@@ -45,12 +48,30 @@ bool is_identifier(std::string_view name) {
 // arguments of a Python call, where a model may write either).
 enum class LiteralSyntax { kJson, kJsonOrPython };
 
+// Whether any text leads from the start to the accepting state.
+bool matches_something(const RegexNfa& nfa) {
+  std::vector<bool> seen(nfa.states.size(), false);
+  std::vector<int32_t> stack{nfa.start};
+  seen[nfa.start] = true;
+  while (!stack.empty()) {
+    const int32_t state = stack.back();
+    stack.pop_back();
+    if (state == nfa.accept) return true;
+    auto visit = [&](int32_t next) {
+      if (!seen[next]) seen[next] = true, stack.push_back(next);
+    };
+    for (int32_t next : nfa.states[state].epsilons) visit(next);
+    for (const RegexNfa::Edge& edge : nfa.states[state].edges) visit(edge.target);
+  }
+  return false;
+}
+
 class SchemaConverter {
  public:
   explicit SchemaConverter(const ordered_json& root, LiteralSyntax syntax = LiteralSyntax::kJson)
       : root_(root), python_(syntax == LiteralSyntax::kJsonOrPython) {}
 
-  std::string convert(const ordered_json& schema, int ref_depth) {
+  std::string convert(const ordered_json& schema) {
     struct Nesting {  // how deep in the schema this call is
       explicit Nesting(int* depth) : depth_(depth) { ++*depth_; }
       ~Nesting() { --*depth_; }
@@ -64,7 +85,7 @@ class SchemaConverter {
     if (!schema.is_object())
       fail("JSON schema: a schema must be an object or a boolean, got ", schema.dump());
     check_keywords(schema);
-    std::string regex = convert_object_schema(schema, ref_depth);
+    std::string regex = convert_object_schema(schema);
     if (schema.value("nullable", false)) regex = alternatives({regex, null_value()});
     return regex;
   }
@@ -117,8 +138,8 @@ class SchemaConverter {
     }
   }
 
-  std::string convert_object_schema(const ordered_json& schema, int ref_depth) {
-    if (schema.contains("$ref")) return reference(schema["$ref"], ref_depth);
+  std::string convert_object_schema(const ordered_json& schema) {
+    if (schema.contains("$ref")) return reference(schema["$ref"]);
     if (schema.contains("const")) return literal(schema["const"]);
     if (schema.contains("enum")) {
       if (!schema["enum"].is_array() || schema["enum"].empty())
@@ -134,22 +155,22 @@ class SchemaConverter {
       if (std::string(key) == "allOf" && list.size() != 1)
         fail("JSON schema: 'allOf' with more than one schema is not supported");
       std::vector<std::string> options;
-      for (const ordered_json& option : list) options.push_back(convert(option, ref_depth));
+      for (const ordered_json& option : list) options.push_back(convert(option));
       return alternatives(options);
     }
     if (!schema.contains("type")) {
       if (schema.contains("properties") || schema.contains("additionalProperties"))
-        return typed(schema, "object", ref_depth);
-      if (schema.contains("items")) return typed(schema, "array", ref_depth);
+        return typed(schema, "object");
+      if (schema.contains("items")) return typed(schema, "array");
       return open_value();
     }
     const ordered_json& type = schema["type"];
-    if (type.is_string()) return typed(schema, type.get<std::string>(), ref_depth);
+    if (type.is_string()) return typed(schema, type.get<std::string>());
     if (!type.is_array() || type.empty()) fail("JSON schema: 'type' must be a string or a non-empty list");
     std::vector<std::string> options;
     for (const ordered_json& one : type) {
       if (!one.is_string()) fail("JSON schema: 'type' must list type names");
-      options.push_back(typed(schema, one.get<std::string>(), ref_depth));
+      options.push_back(typed(schema, one.get<std::string>()));
     }
     return alternatives(options);
   }
@@ -161,12 +182,9 @@ class SchemaConverter {
     return group(regex_escape(value.dump()));
   }
 
-  std::string reference(const ordered_json& ref, int ref_depth) {
+  std::string reference(const ordered_json& ref) {
     if (!ref.is_string()) fail("JSON schema: '$ref' must be a string");
     const std::string path = ref.get<std::string>();
-    if (ref_depth >= kMaxRefDepth)
-      fail("JSON schema: '$ref' ", path, " nests deeper than ", kMaxRefDepth,
-           " levels (recursive schemas are not supported)");
     if (!path.starts_with("#/"))
       fail("JSON schema: only local references (#/...) are supported, got '", path, "'");
     const ordered_json* target = &root_;
@@ -185,7 +203,15 @@ class SchemaConverter {
       target = &(*target)[name];
       at = end + 1;
     }
-    return convert(*target, ref_depth + 1);
+    // A recursive schema is expanded kMaxRefDepth levels deep; one level further the reference
+    // allows nothing, which drops the optional properties, options and array items that would nest
+    // deeper (the constraint narrows, it never loosens).
+    int& open = open_references_[path];
+    if (open >= kMaxRefDepth) return kNothing;
+    ++open;
+    std::string regex = convert(*target);
+    --open;
+    return regex;
   }
 
   static std::optional<double> real_bound(const ordered_json& schema, const char* key) {
@@ -271,9 +297,9 @@ class SchemaConverter {
                 max_length ? std::to_string(*max_length) : "", "}\""});
   }
 
-  std::string array_value(const ordered_json& schema, int ref_depth) {
+  std::string array_value(const ordered_json& schema) {
     const std::string item =
-        schema.contains("items") ? convert(schema["items"], ref_depth) : any_value(kAnyValueDepth - 1);
+        schema.contains("items") ? convert(schema["items"]) : any_value(kAnyValueDepth - 1);
     const int64_t min_items = count(schema, "minItems").value_or(0);
     const std::optional<int64_t> max_items = count(schema, "maxItems");
     if (min_items < 0 || (max_items && *max_items < min_items))
@@ -281,13 +307,13 @@ class SchemaConverter {
     return list_of(item, min_items, max_items);
   }
 
-  std::string object_value(const ordered_json& schema, int ref_depth) {
+  std::string object_value(const ordered_json& schema) {
     if (!schema.contains("properties")) {
       const ordered_json additional = schema.value("additionalProperties", ordered_json(true));
       if (additional.is_boolean() && !additional.get<bool>()) return cat({"\\{", kWhitespace, "\\}"});
-      return map_of(additional.is_boolean() ? any_value(kAnyValueDepth - 1) : convert(additional, ref_depth));
+      return map_of(additional.is_boolean() ? any_value(kAnyValueDepth - 1) : convert(additional));
     }
-    const std::string members = properties_in_order(schema, ref_depth, [](const std::string& name) {
+    const std::string members = properties_in_order(schema, [](const std::string& name) {
       return cat({regex_escape(ordered_json(name).dump()), kWhitespace, ":"});
     });
     return cat({"\\{", members, kWhitespace, "\\}"});
@@ -308,8 +334,7 @@ class SchemaConverter {
     if (!parameters.contains("properties")) {
       const ordered_json additional = parameters.value("additionalProperties", ordered_json(true));
       if (additional.is_boolean() && !additional.get<bool>()) return kWhitespace;
-      const std::string value =
-          additional.is_boolean() ? any_value(kAnyValueDepth - 1) : convert(additional, 0);
+      const std::string value = additional.is_boolean() ? any_value(kAnyValueDepth - 1) : convert(additional);
       const std::string argument = cat({kIdentifier, kWhitespace, "=", kWhitespace, value});
       return cat(
           {kWhitespace, "(", argument, "(", kWhitespace, ",", kWhitespace, argument, ")*)?", kWhitespace});
@@ -319,7 +344,7 @@ class SchemaConverter {
         fail("function parameter '", it.key(),
              "' is not a Python identifier; MiniCPM3 passes arguments by keyword");
     }
-    return cat({properties_in_order(parameters, 0,
+    return cat({properties_in_order(parameters,
                                     [](const std::string& name) {
                                       return cat({name, kWhitespace, "="});
                                     }),
@@ -330,7 +355,7 @@ class SchemaConverter {
   // The properties of an object schema, in its order: required ones always, optional ones may be
   // left out. `key(name)` is the regex of a name and what separates it from the value.
   template <typename Key>
-  std::string properties_in_order(const ordered_json& schema, int ref_depth, Key key) {
+  std::string properties_in_order(const ordered_json& schema, Key key) {
     const ordered_json& properties = schema["properties"];
     if (!properties.is_object()) fail("JSON schema: 'properties' must be an object");
     std::set<std::string> required;
@@ -353,7 +378,7 @@ class SchemaConverter {
       members.push_back({it.key(), &it.value()});
     for (size_t i = count; i-- > 0;) {
       const std::string member =
-          cat({kWhitespace, key(members[i].first), kWhitespace, convert(*members[i].second, ref_depth)});
+          cat({kWhitespace, key(members[i].first), kWhitespace, convert(*members[i].second)});
       const std::string after_comma = cat({kWhitespace, ",", member});
       if (required.contains(members[i].first)) {
         tail[i] = cat({after_comma, tail[i + 1]});
@@ -366,14 +391,14 @@ class SchemaConverter {
     return head[0];
   }
 
-  std::string typed(const ordered_json& schema, const std::string& type, int ref_depth) {
+  std::string typed(const ordered_json& schema, const std::string& type) {
     if (type == "string") return string_value(schema);
     if (type == "integer") return integer_value(schema);
     if (type == "number") return number_value(schema);
     if (type == "boolean") return boolean_value();
     if (type == "null") return null_value();
-    if (type == "array") return array_value(schema, ref_depth);
-    if (type == "object") return object_value(schema, ref_depth);
+    if (type == "array") return array_value(schema);
+    if (type == "object") return object_value(schema);
     fail("JSON schema: unknown type '", type, "'");
   }
 
@@ -381,6 +406,7 @@ class SchemaConverter {
   const ordered_json& root_;
   const bool python_;
   int nesting_ = 0;
+  std::map<std::string, int> open_references_;  // how often each $ref is open on the current path
 };
 
 }  // namespace
@@ -392,7 +418,11 @@ std::string json_object_regex() {
 }
 
 std::string json_schema_to_regex(const ordered_json& schema) {
-  return SchemaConverter(schema).convert(schema, 0);
+  const std::string regex = SchemaConverter(schema).convert(schema);
+  if (regex.find(kNothing) != std::string::npos && !matches_something(compile_regex(regex)))
+    fail("JSON schema: no value satisfies it within ", kMaxRefDepth,
+         " levels of recursion (a recursive property must be optional or allow another type)");
+  return regex;
 }
 
 std::string python_call_regex(std::string_view name, const ordered_json& parameters) {

@@ -3,16 +3,16 @@
 //
 // Object properties come in the schema's order (parse the schema with nlohmann::ordered_json);
 // required ones always, optional ones may be left out; no others. Supported: type (one or a list),
-// enum, const, anyOf / oneOf, a one-element allOf, $ref into #/$defs or #/definitions (recursion up
-// to kMaxRefDepth), properties / required / additionalProperties, items / minItems / maxItems,
-// strings with minLength / maxLength / pattern / format (date, time, date-time, uuid), integers and
-// numbers with minimum / maximum / exclusiveMinimum / exclusiveMaximum (exact; bounded numbers are
-// written without an exponent). An empty schema (or
-// `true`) allows any JSON value with containers nested up to kAnyValueDepth levels (one less inside
-// another schema, so that several open properties stay within the automaton's limits). Annotations (title,
-// description, default, examples, ...) are ignored; any other keyword is refused with cpm::Error naming it,
-// so a schema is never silently loosened. Between JSON tokens go at most 16 blanks and newlines (enough for
-// indented output; a model cannot loop on whitespace).
+// enum, const, anyOf / oneOf, a one-element allOf, $ref into #/$defs or #/definitions (a recursive
+// schema expanded kMaxRefDepth levels deep: deeper optional parts are left out), properties / required /
+// additionalProperties, items / minItems / maxItems, strings with minLength / maxLength / pattern / format
+// (date, time, date-time, uuid), integers and numbers with minimum / maximum / exclusiveMinimum /
+// exclusiveMaximum (exact; bounded numbers are written without an exponent). An empty schema (or `true`)
+// allows any JSON value with containers nested up to kAnyValueDepth levels (one less inside another schema,
+// so that several open properties stay within the automaton's limits). Annotations (title, description,
+// default, examples, ...) are ignored; any other keyword is refused with cpm::Error naming it, so a schema is
+// never silently loosened. Between JSON tokens go at most 16 blanks and newlines (enough for indented output;
+// a model cannot loop on whitespace).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -174,8 +174,32 @@ TEST(JsonSchemaRegexTest, ReferencesResolveAndRecursionIsBounded) {
   EXPECT_FALSE(match(R"({"from": {"x": 1}, "to": {"x": 3, "y": 4}})"));
   const auto recursive = ordered_json::parse(R"({"$defs": {"node": {"type": "object", "properties": {
       "next": {"$ref": "#/$defs/node"}}, "required": ["next"]}}, "$ref": "#/$defs/node"})");
-  EXPECT_THROW(json_schema_to_regex(recursive), Error);
+  EXPECT_THROW(json_schema_to_regex(recursive), Error);  // only infinite values satisfy it
   EXPECT_THROW(json_schema_to_regex(ordered_json::parse(R"({"$ref": "#/$defs/missing"})")), Error);
+  // A tree: expanded four levels deep, deeper children are left out (narrower, never looser).
+  Matcher tree = schema_matcher(R"({"$defs": {"node": {"type": "object", "properties": {
+      "name": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+      "required": ["name"]}}, "$ref": "#/$defs/node"})");
+  EXPECT_TRUE(tree(R"({"name": "a"})"));
+  EXPECT_TRUE(tree(R"({"name": "a", "children": [{"name": "b", "children": []}, {"name": "c"}]})"));
+  EXPECT_TRUE(tree(
+      R"({"name": "1", "children": [{"name": "2", "children": [{"name": "3", "children": [{"name": "4"}]}]}]})"));
+  EXPECT_TRUE(tree(
+      R"({"name": "1", "children": [{"name": "2", "children": [{"name": "3", "children": [{"name": "4", "children": []}]}]}]})"));
+  EXPECT_FALSE(tree(
+      R"({"name": "1", "children": [{"name": "2", "children": [{"name": "3", "children": [{"name": "4", "children": [{"name": "5"}]}]}]}]})"));
+  EXPECT_FALSE(tree(R"({"children": []})"));
+  // A linked list through anyOf with null; a chain of distinct definitions deeper than four.
+  Matcher list =
+      schema_matcher(R"({"$defs": {"item": {"type": "object", "properties": {"v": {"type": "integer"},
+      "next": {"anyOf": [{"$ref": "#/$defs/item"}, {"type": "null"}]}}, "required": ["v", "next"]}},
+      "$ref": "#/$defs/item"})");
+  EXPECT_TRUE(list(R"({"v": 1, "next": {"v": 2, "next": null}})"));
+  EXPECT_FALSE(list(R"({"v": 1})"));
+  Matcher chain = schema_matcher(R"({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/c"},
+      "c": {"$ref": "#/$defs/d"}, "d": {"$ref": "#/$defs/e"}, "e": {"$ref": "#/$defs/f"}, "f": {"type": "boolean"}},
+      "$ref": "#/$defs/a"})");
+  EXPECT_TRUE(chain("true"));
 }
 
 TEST(JsonSchemaRegexTest, AnyObjectAndOpenSchemas) {
