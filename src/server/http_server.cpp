@@ -10,6 +10,7 @@
 #include "server/native_api.h"
 #include "server/openai_api.h"
 #include "server/server_context.h"
+#include "server/tokenize_api.h"
 
 namespace cpm {
 
@@ -95,6 +96,8 @@ void HttpServer::register_routes() {
   server.Post("/v1/chat/completions", route(handle_chat_completions));
   server.Get("/v1/models", route(handle_models));
   server.Post("/generate", route(handle_generate));
+  server.Post("/tokenize", route(handle_tokenize));
+  server.Post("/detokenize", route(handle_detokenize));
   server.Get("/health", [&context](const httplib::Request&, httplib::Response& response) {
     response.status = 200;
     context.metrics.record_http_status(200);

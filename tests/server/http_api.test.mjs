@@ -75,6 +75,40 @@ test("operational endpoints", async () => {
   assert.ok(generated >= 11);
 });
 
+test("tokenize and detokenize count tokens as the generation endpoints do", async () => {
+  const prompt = "Tom has 3 apples.";
+  const counted = await postJson(`${server.url}/tokenize`, { prompt, return_token_strs: true });
+  assert.equal(counted.status, 200);
+  assert.equal(counted.json.count, counted.json.tokens.length);
+  assert.equal(counted.json.max_model_len, 2048);
+  assert.equal(counted.json.token_strs.length, counted.json.count);
+  const completion = await postJson(`${server.url}/v1/completions`, { prompt, max_tokens: 1 });
+  assert.equal(completion.json.usage.prompt_tokens, counted.json.count);
+  const plain = await postJson(`${server.url}/tokenize`, { content: prompt, add_special_tokens: false });
+  assert.deepEqual(plain.json.tokens, counted.json.tokens.slice(1));  // without the tiny tokenizer's BOS
+  const back = await postJson(`${server.url}/detokenize`, { tokens: plain.json.tokens });
+  assert.equal(back.json.prompt, prompt);
+
+  // A chat request's messages through the chat template: as many tokens as the chat prompt has.
+  const messages = [{ role: "system", content: "Be brief." }, { role: "user", content: prompt }];
+  const chat = await postJson(`${server.url}/tokenize`, { messages });
+  const reply = await postJson(`${server.url}/v1/chat/completions`, { messages, max_tokens: 1 });
+  assert.equal(chat.json.count, reply.json.usage.prompt_tokens);
+
+  for (const [path, body, pattern] of [
+    ["/tokenize", {}, /needs 'prompt'/],
+    ["/tokenize", { prompt: 5 }, /'prompt' must be a string/],
+    ["/tokenize", { prompt: "a", messages }, /either 'prompt' or 'messages'/],
+    ["/tokenize", { messages: [] }, /non-empty list/],
+    ["/detokenize", { tokens: [1, 100000] }, /token id 100000 is outside the vocabulary \[0, 512\)/],
+    ["/detokenize", { tokens: "1 2" }, /'tokens' must be a list/],
+  ]) {
+    const bad = await postJson(`${server.url}${path}`, body);
+    assert.equal(bad.status, 400, JSON.stringify(body));
+    assert.match(bad.json.error.message, pattern);
+  }
+});
+
 test("error statuses use the OpenAI error JSON", async () => {
   const bad = await postJson(`${server.url}/v1/completions`, "{not json");
   assert.equal(bad.status, 400);
