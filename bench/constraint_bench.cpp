@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <random>
 
+#include "runtime/ebnf_regex.h"
 #include "runtime/json_schema_regex.h"
 #include "runtime/sampler.h"
 #include "runtime/token_constraint.h"
@@ -72,6 +73,32 @@ void BM_JsonObjectOutput(benchmark::State& state) {
   state.counters["tokens"] = static_cast<double>(ids.size());
 }
 BENCHMARK(BM_JsonObjectOutput)->Unit(benchmark::kMillisecond);
+
+// The same output through llama.cpp's JSON grammar (recursive rules expanded four levels deep):
+// converting the grammar, compiling it, and every state's mask new.
+void BM_EbnfJsonOutput(benchmark::State& state) {
+  REQUIRE_TOKENIZER(state);
+  const std::vector<int32_t> ids = minicpm3_tokenizer()->encode(
+      R"({"name": "a long string value with words", "n": [1, 2, {"x": null}], "ok": true})", false);
+  const std::string grammar = R"g(
+root   ::= object
+value  ::= object | array | string | number | ("true" | "false" | "null") ws
+object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
+array  ::= "[" ws ( value ("," ws value)* )? "]" ws
+string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" (["\\bfnrt] | "u" [0-9a-fA-F]{4}) )* "\"" ws
+number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9] [1-9]{0,15})? ws
+ws     ::= | " " | "\n" [ \t]{0,20}
+)g";
+  for (auto _ : state) {
+    TokenConstraint constraint(std::make_shared<ConstrainedGrammar>(ebnf_to_regex(grammar), vocabulary()));
+    for (int32_t id : ids) {
+      benchmark::DoNotOptimize(constraint.allowed().allowed);
+      constraint.advance(id);
+    }
+  }
+  state.counters["tokens"] = static_cast<double>(ids.size());
+}
+BENCHMARK(BM_EbnfJsonOutput)->Unit(benchmark::kMillisecond);
 
 void BM_MaskOfCachedState(benchmark::State& state) {
   REQUIRE_TOKENIZER(state);
