@@ -4,18 +4,15 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "runtime/byte_dfa.h"
+#include "runtime/regex_matcher.h"
 
 namespace cpm {
 namespace {
 
-class Matcher {
+// Matches what the grammar derives.
+class Matcher : public RegexMatcher {
  public:
-  explicit Matcher(std::string_view grammar) : dfa_(compile_regex(ebnf_to_regex(grammar))) {}
-  bool operator()(std::string_view text) { return dfa_.matches(text); }
-
- private:
-  ByteDfa dfa_;
+  explicit Matcher(std::string_view grammar) : RegexMatcher(ebnf_to_regex(grammar)) {}
 };
 
 std::string error_of(std::string_view grammar) {
@@ -88,8 +85,9 @@ TEST(EbnfRegexTest, ErrorsNameTheProblemAndLine) {
   EXPECT_NE(error_of("").find("empty"), std::string::npos);
   EXPECT_NE(error_of("root ::= \"\\q\"").find("unknown escape"), std::string::npos);
   EXPECT_NE(error_of("root ::= a\na ::= a").find("matches nothing"), std::string::npos);
-  EXPECT_NE(error_of("root ::= x x x x x\nx ::= y y y y y | \"a\"\ny ::= x x x x x | \"b\"").find("over 1 MB"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of("root ::= x x x x x\nx ::= y y y y y | \"a\"\ny ::= x x x x x | \"b\"").find("over 1 MB"),
+      std::string::npos);
   std::string deep = "root ::= ";
   for (int k = 0; k < 100; ++k) deep += "(";
   EXPECT_NE(error_of(deep).find("deeper than 64"), std::string::npos);

@@ -6,21 +6,14 @@
 #include <random>
 
 #include "core/error.h"
-#include "runtime/byte_dfa.h"
+#include "runtime/regex_matcher.h"
 
 namespace cpm {
 namespace {
 
 using nlohmann::ordered_json;
 
-class Matcher {
- public:
-  explicit Matcher(const std::string& regex) : dfa_(compile_regex(regex)) {}
-  bool operator()(std::string_view text) { return dfa_.matches(text); }
-
- private:
-  ByteDfa dfa_;
-};
+using Matcher = RegexMatcher;
 
 Matcher schema_matcher(const char* schema) {
   return Matcher(json_schema_to_regex(ordered_json::parse(schema)));

@@ -6,19 +6,12 @@
 #include <random>
 
 #include "core/error.h"
-#include "runtime/byte_dfa.h"
+#include "runtime/regex_matcher.h"
 
 namespace cpm {
 namespace {
 
-class Matcher {
- public:
-  explicit Matcher(const std::string& regex) : dfa_(compile_regex(regex)) {}
-  bool operator()(std::string_view text) { return dfa_.matches(text); }
-
- private:
-  ByteDfa dfa_;
-};
+using Matcher = RegexMatcher;
 
 TEST(NumberRangeRegexTest, IntegerRangesMatchExactlyTheirMembers) {
   std::mt19937 random(3);
