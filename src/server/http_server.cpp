@@ -95,6 +95,7 @@ void HttpServer::register_routes() {
   server.Post("/v1/completions", route(handle_completions));
   server.Post("/v1/chat/completions", route(handle_chat_completions));
   server.Get("/v1/models", route(handle_models));
+  server.Get(R"(/v1/models/(.+))", route(handle_model));
   server.Post("/generate", route(handle_generate));
   server.Post("/tokenize", route(handle_tokenize));
   server.Post("/detokenize", route(handle_detokenize));

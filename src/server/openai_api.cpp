@@ -426,15 +426,30 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
   });
 }
 
+namespace {
+
+ordered_json model_card(const ServerContext& context) {
+  return {{"id", context.options.served_model_name},
+          {"object", "model"},
+          {"created", context.created},
+          {"owned_by", "cpmserve"},
+          {"root", context.options.model_path},
+          {"max_model_len", context.engine.model().context_length()}};
+}
+
+}  // namespace
+
 void handle_models(ServerContext& context, const httplib::Request&, httplib::Response& response) {
   guarded(context, response, [&] {
-    ordered_json model = {{"id", context.options.served_model_name},
-                          {"object", "model"},
-                          {"created", context.created},
-                          {"owned_by", "cpmserve"},
-                          {"root", context.options.model_path},
-                          {"max_model_len", context.engine.model().context_length()}};
-    send_json(context, response, {{"object", "list"}, {"data", {model}}});
+    send_json(context, response, {{"object", "list"}, {"data", {model_card(context)}}});
+  });
+}
+
+void handle_model(ServerContext& context, const httplib::Request& request, httplib::Response& response) {
+  guarded(context, response, [&] {
+    const std::string name = request.matches.size() > 1 ? request.matches[1].str() : "";
+    check_model_name(context, {{"model", name}});  // 404 naming the served model otherwise
+    send_json(context, response, model_card(context));
   });
 }
 

@@ -24,6 +24,10 @@ const messages = [
 test("models lists the served model", async () => {
   const models = await client.models.list();
   assert.equal(models.data[0].id, "tiny");
+  const card = await client.models.retrieve("tiny");
+  assert.equal(card.id, "tiny");
+  assert.equal(card.object, "model");
+  await assert.rejects(client.models.retrieve("gpt-4"), (error) => error.status === 404 && /does not exist/.test(error.message));
 });
 
 test("chat completion, greedy, with usage", async () => {
