@@ -257,7 +257,8 @@ bool reads_tool_calls(const json& body, const std::string& raw_body, SamplingPar
   if (!sampling.regex.empty() || !sampling.json_schema.empty() || !sampling.ebnf.empty())
     throw bad("a required tool call cannot be combined with 'response_format', 'regex' or 'ebnf'");
   try {
-    sampling.regex = required_tool_call_regex(ordered_json::parse(raw_body)["tools"], only);
+    const bool parallel = optional_field<bool>(body, "parallel_tool_calls").value_or(true);
+    sampling.regex = required_tool_call_regex(ordered_json::parse(raw_body)["tools"], only, !parallel);
   } catch (const Error& error) {
     throw bad(error.what());
   }

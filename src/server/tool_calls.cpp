@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "runtime/json_schema_regex.h"
+#include "runtime/regex_building.h"
 #include "runtime/regex_nfa.h"
 #include "tokenizer/utf8.h"
 
@@ -243,7 +244,7 @@ std::pair<std::string, const ordered_json*> function_of(const ordered_json& tool
 
 }  // namespace
 
-std::string required_tool_call_regex(const ordered_json& tools, std::string_view only) {
+std::string required_tool_call_regex(const ordered_json& tools, std::string_view only, bool single_call) {
   if (!tools.is_array() || tools.empty()) fail("a required tool call needs a non-empty 'tools' list");
   std::string calls;
   for (const ordered_json& tool : tools) {
@@ -265,9 +266,8 @@ std::string required_tool_call_regex(const ordered_json& tools, std::string_view
       .append(regex_escape(kCallStart))
       .append("\\n?```python\\n")
       .append(calls)
-      .append("(\\n")
-      .append(calls)
-      .append(")*\\n?```\\n?")
+      .append(single_call ? "" : cat({"(\\n", calls, ")*"}))
+      .append("\\n?```\\n?")
       .append(regex_escape(kCallEnd));
   return regex;
 }

@@ -34,6 +34,8 @@ std::optional<std::vector<ToolCall>> parse_tool_call_block(std::string_view bloc
 // with one or more calls of the offered functions (of `only`, when not empty), each call's keyword
 // arguments matching its function's parameter schema. `tools` is OpenAI's list. Throws cpm::Error on
 // a malformed tool, a schema the converter refuses, or an `only` that is not offered.
-std::string required_tool_call_regex(const nlohmann::ordered_json& tools, std::string_view only);
+// With `single_call` (OpenAI's parallel_tool_calls: false) the block holds exactly one call.
+std::string required_tool_call_regex(const nlohmann::ordered_json& tools, std::string_view only,
+                                     bool single_call = false);
 
 }  // namespace cpm

@@ -244,6 +244,11 @@ test("tool_choice required or by name constrains the reply to a call of the offe
       }
     }
   }
+  for (let seed = 0; seed < 3; ++seed) {  // parallel_tool_calls: false allows exactly one call
+    const one = await client.chat.completions.create({ ...request, tool_choice: "required", temperature: 1, seed, parallel_tool_calls: false });
+    assert.equal(one.choices[0].finish_reason, "tool_calls");
+    assert.equal(one.choices[0].message.tool_calls.length, 1);
+  }
   const streamed = await client.chat.completions.create({ ...request, tool_choice: "required", temperature: 0, stream: true });
   const calls = [];
   let finish = null;

@@ -1,6 +1,4 @@
 // MiniCPM3's function-call replies split into text, thought and OpenAI tool calls.
-#include "server/minicpm3_reply.h"
-
 #include <gtest/gtest.h>
 
 #include <random>
@@ -8,6 +6,7 @@
 #include "core/error.h"
 #include "runtime/byte_dfa.h"
 #include "runtime/json_schema_regex.h"
+#include "server/minicpm3_reply.h"
 
 namespace cpm {
 namespace {
@@ -111,6 +110,10 @@ TEST(ToolCallsTest, RequiredCallRegexAllowsExactlyCallsOfTheOfferedFunctions) {
   }
   ByteDfa named(compile_regex(required_tool_call_regex(example_tools(), "now")));
   EXPECT_TRUE(named.matches(start + "now()" + end));
+  EXPECT_TRUE(named.matches(start + "now()\nnow()" + end));
+  ByteDfa single(compile_regex(required_tool_call_regex(example_tools(), "now", true)));
+  EXPECT_TRUE(single.matches(start + "now()" + end));
+  EXPECT_FALSE(single.matches(start + "now()\nnow()" + end));
   EXPECT_FALSE(named.matches(start + "get_weather(city=\"Paris\", days=3)" + end));
 }
 
