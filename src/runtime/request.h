@@ -26,6 +26,8 @@ struct OutputChunk {
   std::vector<int32_t> token_ids;
   std::string text;                    // never a partial UTF-8 sequence, never part of a stop string
   std::vector<SampledToken> logprobs;  // one per token, when requested
+  // Prompt tokens' logprobs (logprob_start_len), each with its prompt position; in the first chunk.
+  std::vector<std::pair<int64_t, SampledToken>> input_logprobs;
   bool finished = false;
   std::string finish_reason;        // "stop", "length", "abort" or "error" once finished
   std::string matched_stop;         // the stop string that ended the request, if one did
@@ -42,6 +44,8 @@ inline void merge_chunk(const OutputChunk& chunk, OutputChunk* all) {
   all->token_ids.insert(all->token_ids.end(), chunk.token_ids.begin(), chunk.token_ids.end());
   all->text += chunk.text;
   all->logprobs.insert(all->logprobs.end(), chunk.logprobs.begin(), chunk.logprobs.end());
+  all->input_logprobs.insert(all->input_logprobs.end(), chunk.input_logprobs.begin(),
+                             chunk.input_logprobs.end());
   all->finished = chunk.finished;
   all->finish_reason = chunk.finish_reason;
   all->matched_stop = chunk.matched_stop;

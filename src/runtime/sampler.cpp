@@ -138,6 +138,15 @@ int32_t Sampler::draw(const float* logits, int64_t vocab_size) {
   return order_[0];
 }
 
+SampledToken score_token(const float* logits, int64_t vocab_size, int32_t token, int top_logprobs) {
+  SampledToken result;
+  result.token = token;
+  const double normalizer = log_sum_exp(logits, vocab_size);
+  result.logprob = static_cast<float>(logits[token] - normalizer);
+  if (top_logprobs > 0) result.top_logprobs = top_alternatives(logits, vocab_size, top_logprobs, normalizer);
+  return result;
+}
+
 SampledToken Sampler::sample(float* logits, int64_t vocab_size, const TokenMask* allowed,
                              const std::vector<int32_t>& also_allowed) {
   SampledToken result;

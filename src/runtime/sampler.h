@@ -23,6 +23,10 @@ struct SampledToken {
   std::vector<TokenLogprob> top_logprobs;  // most likely first
 };
 
+// The log-probability of `token` under `logits` (log-softmax, no penalties) and the `top_logprobs`
+// most likely tokens: how a prompt token is scored.
+SampledToken score_token(const float* logits, int64_t vocab_size, int32_t token, int top_logprobs);
+
 // Holds one request's random state and token counts, so its samples depend only on its own seed,
 // prompt and outputs, never on the rest of the batch.
 class Sampler {

@@ -25,6 +25,7 @@ void SamplingParams::validate() const {
   require(std::isfinite(presence_penalty) && std::fabs(presence_penalty) <= 2, "presence_penalty",
           presence_penalty, "in [-2, 2]");
   require(max_new_tokens >= 0, "max_new_tokens", max_new_tokens, "at least 0");
+  require(logprob_start_len >= -1, "logprob_start_len", logprob_start_len, "-1 (none) or a prompt position");
   require(min_new_tokens >= 0 && min_new_tokens <= max_new_tokens, "min_new_tokens", min_new_tokens,
           "between 0 and max_new_tokens");
   require(top_logprobs >= 0 && top_logprobs <= 20, "top_logprobs", top_logprobs, "between 0 and 20");

@@ -25,7 +25,11 @@ struct SamplingParams {
   bool ignore_eos = false;
   bool skip_special_tokens = true;
   bool return_logprob = false;  // log-probability of each chosen token
-  int32_t top_logprobs = 0;     // and of the N most likely alternatives (0..20)
+  // With return_logprob, also of each prompt token from this position on (-1: none). The first
+  // prompt token has no logprob (nothing precedes it); prefix-cache hits stop short of this position
+  // so that the scored tokens are computed.
+  int32_t logprob_start_len = -1;
+  int32_t top_logprobs = 0;  // and of the N most likely alternatives (0..20)
   // Added to a token's logit before sampling, in [-100, 100] (-100 in effect bans it).
   std::vector<std::pair<int32_t, float>> logit_bias;
   // Structured output: the text must match `regex` (whole), be JSON valid under `json_schema` (JSON

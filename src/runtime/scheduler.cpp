@@ -16,6 +16,11 @@ struct Scheduler::Request {
         tokens(spec.input_ids),
         prompt_length(static_cast<int64_t>(spec.input_ids.size())) {
     if (tokenizer != nullptr) decoder.emplace(*tokenizer, spec.params.skip_special_tokens);
+    if (spec.params.return_logprob && spec.params.logprob_start_len >= 0) {
+      // Token p is scored by the logits of row p - 1; the first prompt token by none.
+      first_scored_row = std::max<int64_t>(spec.params.logprob_start_len, 1) - 1;
+      scored_until = first_scored_row;
+    }
   }
   int64_t num_outputs() const { return static_cast<int64_t>(tokens.size()) - prompt_length; }
   int64_t num_pending() const { return static_cast<int64_t>(tokens.size() - slots.size()); }
@@ -33,6 +38,11 @@ struct Scheduler::Request {
   int64_t tree_slots = 0;            // slots[0, tree_slots) belong to the prefix cache
   int64_t cached_tokens = -1;        // prefix-cache hit at first admission
   bool finished = false;
+  // Prompt logprobs: rows from this position score the next prompt token (-1: none asked for);
+  // positions below scored_until are done (a retracted request computes them again).
+  int64_t first_scored_row = -1;
+  int64_t scored_until = 0;
+  std::vector<std::pair<int64_t, SampledToken>> input_logprobs;  // not yet sent
 };
 
 Scheduler::Scheduler(MiniCPM3& model, const Tokenizer* tokenizer, const SchedulerOptions& options)
@@ -142,8 +152,12 @@ void Scheduler::flush_cache() {
 
 bool Scheduler::admit(Request& request) {
   if (radix_) {
-    // Match all but the last token: that one must run to produce the next logits.
-    const std::vector<int32_t> head(request.tokens.begin(), request.tokens.end() - 1);
+    // Match all but the last token: that one must run to produce the next logits. Rows that score
+    // prompt tokens must run too.
+    int64_t usable = static_cast<int64_t>(request.tokens.size()) - 1;
+    if (request.first_scored_row >= 0 && request.scored_until < request.prompt_length - 1)
+      usable = std::min(usable, request.scored_until);
+    const std::vector<int32_t> head(request.tokens.begin(), request.tokens.begin() + usable);
     RadixCache::Match match = radix_->match_prefix(head);
     radix_->lock(match.node);
     request.node = match.node;
@@ -319,10 +333,17 @@ void Scheduler::build_batch(const std::vector<PlanItem>& plan, ForwardBatch* bat
     batch->sequences.push_back({batch->num_rows(), item.count, start, request.slots.data()});
     batch->token_ids.insert(batch->token_ids.end(), request.tokens.begin() + start,
                             request.tokens.begin() + start + item.count);
-    if (request.num_pending() == 0) {
-      batch->logit_rows.push_back(batch->num_rows() - 1);
-      with_logits_.push_back({&request, item.count});
+    LogitRows rows{&request, item.count};
+    if (request.first_scored_row >= 0) {  // prompt rows whose next token is still to be scored
+      rows.first_scored = std::max(start, request.scored_until);
+      const int64_t end = std::min(start + item.count, request.prompt_length - 1);
+      rows.scored = std::max<int64_t>(end - rows.first_scored, 0);
+      const int64_t first_row = batch->num_rows() - item.count + (rows.first_scored - start);
+      for (int64_t k = 0; k < rows.scored; ++k) batch->logit_rows.push_back(first_row + k);
     }
+    rows.samples = request.num_pending() == 0;
+    if (rows.samples) batch->logit_rows.push_back(batch->num_rows() - 1);
+    if (rows.samples || rows.scored > 0) with_logits_.push_back(rows);
   }
   prepared_rows_ = batch->num_rows();
 }
@@ -331,8 +352,19 @@ void Scheduler::complete_step(const float* logits) {
   ++counters_.steps;
   counters_.computed_tokens += prepared_rows_;
   const int64_t vocab = model_.config().vocab_size;
-  for (size_t i = 0; i < with_logits_.size(); ++i) {
-    after_forward(*with_logits_[i].first, logits + i * vocab, with_logits_[i].second);
+  const float* row = logits;
+  for (const LogitRows& rows : with_logits_) {
+    Request& request = *rows.request;
+    for (int64_t k = 0; k < rows.scored; ++k, row += vocab) {
+      const int64_t position = rows.first_scored + k + 1;  // the prompt token these logits score
+      request.input_logprobs.push_back(
+          {position, score_token(row, vocab, request.tokens[position], request.spec.params.top_logprobs)});
+    }
+    request.scored_until = std::max(request.scored_until, rows.first_scored + rows.scored);
+    if (rows.samples) {
+      after_forward(request, row, rows.computed);
+      row += vocab;
+    }
   }
   with_logits_.clear();
   remove_finished();
@@ -419,6 +451,8 @@ void Scheduler::emit(Request& request, OutputChunk chunk) {
   chunk.completion_tokens = request.num_outputs();
   chunk.cached_tokens = std::max<int64_t>(request.cached_tokens, 0);
   if (!chunk.finished && chunk.token_ids.empty() && chunk.text.empty()) return;
+  chunk.input_logprobs = std::move(request.input_logprobs);  // with the first chunk that goes out
+  request.input_logprobs.clear();
   request.stream->push(std::move(chunk));
 }
 

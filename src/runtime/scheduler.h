@@ -123,7 +123,14 @@ class Scheduler {
   SchedulerCounters counters_;
   std::vector<float> logits_;
   // The prepared step: requests whose logits it produces, and how many tokens each computed.
-  std::vector<std::pair<Request*, int64_t>> with_logits_;
+  struct LogitRows {
+    Request* request;
+    int64_t computed;          // tokens the step computed for it
+    int64_t first_scored = 0;  // prompt position of its first row scoring a prompt token
+    int64_t scored = 0;        // rows scoring prompt tokens (prompt logprobs), before the sampling row
+    bool samples = false;      // a last row to sample the next token from
+  };
+  std::vector<LogitRows> with_logits_;
   int64_t prepared_rows_ = 0;
   std::shared_ptr<const TokenVocabulary> vocabulary_;  // made at the first constrained request
   GrammarCache grammars_;  // up to 16 idle grammars, each up to ~20 MB of automaton and masks

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "model/random_checkpoint.h"
+#include "model/sequence_runner.h"
 #include "temp_dir.h"
 #include "test_paths.h"
 
@@ -190,6 +191,44 @@ TEST_F(EngineTest, PreemptionLosesNothing) {
     EXPECT_EQ(squeezed[i].finish_reason, "length");
     EXPECT_EQ(squeezed[i].tokens, solo[i].tokens) << "request " << i;
   }
+}
+
+// Prompt logprobs (logprob_start_len) equal the log-softmax of the logits a plain forward pass gives
+// each position, through chunked prefill, and the prefix cache stops short of the scored tokens.
+TEST_F(EngineTest, PromptLogprobsScoreThePromptFromTheStartPosition) {
+  const std::vector<int32_t> prompt = prompt_of(40, 3);
+  const int64_t vocab = model_.config().vocab_size;
+  SequenceRunner runner(model_, 64);
+  const std::vector<float> rows = runner.feed(prompt, true);
+  auto engine = make_engine(4096, 16, true);  // three prefill chunks
+  auto run = [&](const std::string& id, int32_t start) {
+    EngineRequest request = request_of(id, prompt, 4);
+    request.params.logprob_start_len = start;
+    return engine->submit(std::move(request))->wait_all();
+  };
+  const OutputChunk first = run("first", 0);
+  ASSERT_EQ(first.input_logprobs.size(), prompt.size() - 1);  // the first token has none
+  for (size_t k = 0; k < first.input_logprobs.size(); ++k) {
+    const auto& [position, scored] = first.input_logprobs[k];
+    ASSERT_EQ(position, static_cast<int64_t>(k + 1));
+    const SampledToken expected = score_token(&rows[(position - 1) * vocab], vocab, prompt[position], 5);
+    EXPECT_EQ(scored.token, prompt[position]);
+    EXPECT_EQ(scored.logprob, expected.logprob) << position;
+    ASSERT_EQ(scored.top_logprobs.size(), 5u);
+    EXPECT_EQ(scored.top_logprobs[0].token, expected.top_logprobs[0].token);
+  }
+  const OutputChunk again = run("again", 0);  // the cached prompt is computed again for its scores
+  EXPECT_EQ(again.cached_tokens, 0);
+  EXPECT_EQ(again.token_ids, first.token_ids);
+  ASSERT_EQ(again.input_logprobs.size(), first.input_logprobs.size());
+  EXPECT_EQ(again.input_logprobs.back().second.logprob, first.input_logprobs.back().second.logprob);
+  const OutputChunk tail = run("tail", 30);
+  EXPECT_EQ(tail.cached_tokens, 29);  // row 29 scores token 30
+  ASSERT_EQ(tail.input_logprobs.size(), 10u);
+  EXPECT_EQ(tail.input_logprobs.front().first, 30);
+  EXPECT_EQ(tail.input_logprobs.front().second.logprob, first.input_logprobs[29].second.logprob);
+  EXPECT_EQ(tail.token_ids, first.token_ids);
+  EXPECT_TRUE(run("none", -1).input_logprobs.empty());
 }
 
 TEST_F(EngineTest, PrefixReuseCountsHitsAndKeepsOutputs) {
