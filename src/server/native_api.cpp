@@ -25,6 +25,35 @@ ordered_json finish_reason_object(const OutputChunk& chunk) {
   return reason;
 }
 
+// [logprob, token id, null] as sglang lists them, and the alternatives likewise.
+ordered_json logprob_entry(const ordered_json& logprob, int32_t token) {
+  return {logprob, token, nullptr};
+}
+
+ordered_json top_entries(const SampledToken& token) {
+  ordered_json top = ordered_json::array();
+  for (const TokenLogprob& alternative : token.top_logprobs)
+    top.push_back(logprob_entry(alternative.logprob, alternative.token));
+  return top;
+}
+
+// sglang's input_token_logprobs and input_top_logprobs: prompt positions from `start` on, the first
+// prompt token (which nothing predicts) with a null logprob.
+void add_input_logprobs(const OutputChunk& all, const std::vector<int32_t>& prompt, int32_t start,
+                        ordered_json* meta) {
+  ordered_json chosen = ordered_json::array(), tops = ordered_json::array();
+  if (start == 0 && !prompt.empty()) {
+    chosen.push_back(logprob_entry(nullptr, prompt[0]));
+    tops.push_back(nullptr);
+  }
+  for (const auto& [position, token] : all.input_logprobs) {
+    chosen.push_back(logprob_entry(token.logprob, token.token));
+    tops.push_back(top_entries(token));
+  }
+  (*meta)["input_token_logprobs"] = std::move(chosen);
+  (*meta)["input_top_logprobs"] = std::move(tops);
+}
+
 ordered_json generate_result(const OutputChunk& all, bool with_logprobs, double latency) {
   ordered_json meta = {{"id", all.request_id},
                        {"prompt_tokens", all.prompt_tokens},
@@ -35,11 +64,8 @@ ordered_json generate_result(const OutputChunk& all, bool with_logprobs, double 
   if (with_logprobs) {
     ordered_json chosen = ordered_json::array(), tops = ordered_json::array();
     for (const SampledToken& token : all.logprobs) {
-      chosen.push_back({token.logprob, token.token, nullptr});
-      ordered_json top = ordered_json::array();
-      for (const TokenLogprob& alternative : token.top_logprobs)
-        top.push_back({alternative.logprob, alternative.token, nullptr});
-      tops.push_back(top);
+      chosen.push_back(logprob_entry(token.logprob, token.token));
+      tops.push_back(top_entries(token));
     }
     meta["output_token_logprobs"] = chosen;
     meta["output_top_logprobs"] = tops;
@@ -110,8 +136,10 @@ void handle_generate(ServerContext& context, const httplib::Request& http_reques
       params.json_schema = ordered_json::parse(http_request.body)["sampling_params"]["json_schema"].dump();
     }
     params.return_logprob = optional_field<bool>(body, "return_logprob").value_or(false);
-    if (params.return_logprob)
+    if (params.return_logprob) {
       params.top_logprobs = optional_field<int32_t>(body, "top_logprobs_num").value_or(0);
+      params.logprob_start_len = optional_field<int32_t>(body, "logprob_start_len").value_or(-1);
+    }
     try {
       params.validate();
     } catch (const Error& error) {
@@ -132,8 +160,11 @@ void handle_generate(ServerContext& context, const httplib::Request& http_reques
         if (result.finish_reason == "error") throw HttpError(400, result.error);
       }
       ordered_json out = ordered_json::array();
-      for (const OutputChunk& result : results)
-        out.push_back(generate_result(result, with_logprobs, session->elapsed_seconds()));
+      for (size_t i = 0; i < results.size(); ++i) {
+        out.push_back(generate_result(results[i], with_logprobs, session->elapsed_seconds()));
+        if (with_logprobs && params.logprob_start_len >= 0)
+          add_input_logprobs(results[i], prompts[i], params.logprob_start_len, &out.back()["meta_info"]);
+      }
       send_json(context, response, batch ? out : out[0]);
       log_request(id, "/generate", results, session->elapsed_seconds());
       return;
@@ -145,6 +176,9 @@ void handle_generate(ServerContext& context, const httplib::Request& http_reques
         [=](size_t index, const OutputChunk& chunk) {
           merge_chunk(chunk, &(*totals)[index]);
           ordered_json event = generate_result((*totals)[index], with_logprobs, session->elapsed_seconds());
+          if (with_logprobs && params.logprob_start_len >= 0)
+            add_input_logprobs((*totals)[index], prompts[index], params.logprob_start_len,
+                               &event["meta_info"]);
           if (batch) event["index"] = index;
           return std::vector<std::string>{event.dump(-1, ' ', false, json::error_handler_t::replace)};
         },

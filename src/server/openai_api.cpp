@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <ctime>
+#include <map>
 
 #include "server/chat_prompt.h"
 #include "server/json_fields.h"
@@ -49,21 +50,34 @@ ordered_json finish_reason(const OutputChunk& chunk) {
   return chunk.finish_reason;
 }
 
-// The legacy completions logprobs object for some tokens.
-ordered_json completion_logprobs(const ServerContext& context, const OutputChunk& chunk, size_t text_offset) {
+// The legacy completions logprobs object for some tokens; with `echoed_prompt` (echo), the prompt's
+// tokens first, scored by the chunk's input logprobs (the first prompt token has none: null).
+ordered_json completion_logprobs(const ServerContext& context, const OutputChunk& chunk, size_t text_offset,
+                                 const std::vector<int32_t>* echoed_prompt = nullptr) {
   ordered_json tokens = ordered_json::array(), logprobs = ordered_json::array(), tops = ordered_json::array(),
                offsets = ordered_json::array();
-  for (const SampledToken& sampled : chunk.logprobs) {
-    const std::string text = token_text(context, sampled.token);
+  auto add = [&](int32_t token, const SampledToken* scored) {
+    const std::string text = token_text(context, token);
     tokens.push_back(text);
-    logprobs.push_back(sampled.logprob);
     ordered_json top = ordered_json::object();
-    for (const TokenLogprob& alternative : sampled.top_logprobs)
-      top[token_text(context, alternative.token)] = alternative.logprob;
-    tops.push_back(top);
+    if (scored != nullptr) {
+      for (const TokenLogprob& alternative : scored->top_logprobs)
+        top[token_text(context, alternative.token)] = alternative.logprob;
+    }
+    logprobs.push_back(scored != nullptr ? ordered_json(scored->logprob) : ordered_json());
+    tops.push_back(scored != nullptr ? top : ordered_json());
     offsets.push_back(text_offset);
     text_offset += text.size();
+  };
+  if (echoed_prompt != nullptr) {
+    std::map<int64_t, const SampledToken*> scored;
+    for (const auto& [position, token] : chunk.input_logprobs) scored[position] = &token;
+    for (size_t p = 0; p < echoed_prompt->size(); ++p) {
+      const auto found = scored.find(static_cast<int64_t>(p));
+      add((*echoed_prompt)[p], found == scored.end() ? nullptr : found->second);
+    }
   }
+  for (const SampledToken& sampled : chunk.logprobs) add(sampled.token, &sampled);
   return {{"tokens", tokens}, {"token_logprobs", logprobs}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
 
@@ -154,8 +168,10 @@ void handle_completions(ServerContext& context, const httplib::Request& http_req
   guarded(context, response, [&] {
     const json body = parse_body(http_request);
     check_model_name(context, body);
-    const OpenAiParams params = parse_openai_params(body, false, http_request.body);
+    OpenAiParams params = parse_openai_params(body, false, http_request.body);
     const bool echo = optional_field<bool>(body, "echo").value_or(false);
+    // echo with logprobs scores the prompt too, as evaluation harnesses use it for log-likelihoods.
+    if (echo && params.sampling.return_logprob) params.sampling.logprob_start_len = 0;
     std::vector<std::string> prompt_texts;
     const auto prompts = completion_prompts(context, body, &prompt_texts);
     const std::string id = context.new_id("cmpl-");
@@ -175,8 +191,9 @@ void handle_completions(ServerContext& context, const httplib::Request& http_req
         choices.push_back(
             {{"index", i},
              {"text", text_of(i, results[i].text)},
-             {"logprobs",
-              params.sampling.return_logprob ? completion_logprobs(context, results[i], 0) : ordered_json()},
+             {"logprobs", params.sampling.return_logprob
+                              ? completion_logprobs(context, results[i], 0, echo ? &prompts[i / n] : nullptr)
+                              : ordered_json()},
              {"finish_reason", results[i].finish_reason},
              {"matched_stop", matched_stop_json(results[i])}});
       }
@@ -195,10 +212,12 @@ void handle_completions(ServerContext& context, const httplib::Request& http_req
     stream_events(
         context, response, session,
         [=, &context](size_t index, const OutputChunk& chunk) {
-          const size_t offset = (*totals)[index].text.size();
+          const bool first = !(*started)[index];
+          size_t offset = (*totals)[index].text.size() + (echo ? prompt_texts[index / n].size() : 0);
+          if (echo && first) offset = 0;  // the prompt's tokens come first
           merge_chunk(chunk, &(*totals)[index]);
           std::string text = chunk.text;
-          if (echo && !(*started)[index]) text = prompt_texts[index / n] + text;
+          if (echo && first) text = prompt_texts[index / n] + text;
           (*started)[index] = true;
           if (chunk.finish_reason == "error") {
             return std::vector<std::string>{ordered_json{
@@ -208,8 +227,10 @@ void handle_completions(ServerContext& context, const httplib::Request& http_req
           ordered_json choice = {
               {"index", index},
               {"text", text},
-              {"logprobs",
-               params.sampling.return_logprob ? completion_logprobs(context, chunk, offset) : ordered_json()},
+              {"logprobs", params.sampling.return_logprob
+                               ? completion_logprobs(context, chunk, offset,
+                                                     echo && first ? &prompts[index / n] : nullptr)
+                               : ordered_json()},
               {"finish_reason", finish_reason(chunk)}};
           return std::vector<std::string>{ordered_json{
               {"id", id},

@@ -164,6 +164,45 @@ async function generate(body) {
   return response.json();
 }
 
+test("echo with logprobs scores the prompt, as harnesses compute log-likelihoods", async () => {
+  const prompt = "Tom has 3 apples and buys 4 more.";
+  const native = await generate({ text: prompt, return_logprob: true, logprob_start_len: 0, top_logprobs_num: 2,
+    sampling_params: { max_new_tokens: 1, temperature: 0 } });
+  const scored = native.meta_info.input_token_logprobs;
+  assert.equal(scored.length, native.meta_info.prompt_tokens);
+  assert.equal(scored[0][0], null);  // nothing predicts the first token
+  assert.ok(scored.slice(1).every(([logprob]) => logprob < 0));
+  assert.equal(native.meta_info.input_top_logprobs[1].length, 2);
+  const tail = await generate({ text: prompt, return_logprob: true, logprob_start_len: 5, sampling_params: { max_new_tokens: 1, temperature: 0 } });
+  // Requests share cached prefixes, and without --deterministic-inference their rounding may differ.
+  const close = (a, b) => (a === null ? b === null : Math.abs(a - b) < 1e-4);
+  const expectClose = (actual, expected) => {
+    assert.equal(actual.length, expected.length);
+    actual.forEach((value, k) => assert.ok(close(value, expected[k]), `${k}: ${value} vs ${expected[k]}`));
+  };
+  const tailScored = tail.meta_info.input_token_logprobs;
+  assert.deepEqual(tailScored.map(([, id]) => id), scored.slice(5).map(([, id]) => id));
+  expectClose(tailScored.map(([logprob]) => logprob), scored.slice(5).map(([logprob]) => logprob));
+
+  for (const stream of [false, true]) {
+    const reply = await client.completions.create({ model: "tiny", prompt, max_tokens: 1, temperature: 0, echo: true, logprobs: 1, stream });
+    let logprobs;
+    if (stream) {
+      logprobs = { tokens: [], token_logprobs: [] };
+      for await (const chunk of reply) {
+        logprobs.tokens.push(...chunk.choices[0].logprobs.tokens);
+        logprobs.token_logprobs.push(...chunk.choices[0].logprobs.token_logprobs);
+      }
+    } else {
+      assert.ok(reply.choices[0].text.startsWith(prompt));
+      logprobs = reply.choices[0].logprobs;
+    }
+    assert.equal(logprobs.tokens.length, scored.length + 1);
+    expectClose(logprobs.token_logprobs.slice(0, scored.length), scored.map(([logprob]) => logprob));
+    assert.ok(close(logprobs.token_logprobs.at(-1), native.meta_info.output_token_logprobs[0][0]));
+  }
+});
+
 test("tool calls in MiniCPM3's format come back as tool_calls, whole or streamed", async () => {
   const tools = [{ type: "function", function: { name: "get_weather", description: "Weather in a city",
     parameters: { type: "object", properties: { city: { type: "string" }, days: { type: "integer" } }, required: ["city"] } } }];
