@@ -21,8 +21,28 @@ int64_t unix_time() {
   return static_cast<int64_t>(std::time(nullptr));
 }
 
-std::string token_text(const ServerContext& context, int32_t id) {
-  return context.tokenizer != nullptr ? context.tokenizer->decode({id}, false) : std::to_string(id);
+// A token's text as it reads mid-output (" has", not the "has" that decoding it alone gives, where
+// the decoder strips the leading space of an output's start), so that a reply's logprob tokens join
+// into its text. Special tokens read as themselves; a model without a tokenizer shows the id.
+// The first token of an output (`output_start`) loses what the decoder strips from a text's start,
+// as the reply's text does.
+std::string token_text(const ServerContext& context, int32_t id, bool output_start = false) {
+  const Tokenizer* tokenizer = context.tokenizer;
+  if (tokenizer == nullptr) return std::to_string(id);
+  if (id < 0 || id >= tokenizer->vocab_size() || tokenizer->is_special(id))
+    return tokenizer->decode({id}, false);
+  std::string text = tokenizer->decoder().token_bytes(tokenizer->id_to_token(id));
+  const std::string& strip = tokenizer->decoder().leading_strip_content();
+  for (int k = 0; output_start && !strip.empty() && k < tokenizer->decoder().leading_strip_count(); ++k) {
+    if (!text.starts_with(strip)) break;
+    text.erase(0, strip.size());
+  }
+  return text;
+}
+
+// Whether a chunk's first logprob is its output's first token.
+bool starts_output(const OutputChunk& chunk) {
+  return chunk.completion_tokens == static_cast<int64_t>(chunk.logprobs.size());
 }
 
 ordered_json byte_list(const std::string& text) {
@@ -56,8 +76,8 @@ ordered_json completion_logprobs(const ServerContext& context, const OutputChunk
                                  const std::vector<int32_t>* echoed_prompt = nullptr) {
   ordered_json tokens = ordered_json::array(), logprobs = ordered_json::array(), tops = ordered_json::array(),
                offsets = ordered_json::array();
-  auto add = [&](int32_t token, const SampledToken* scored) {
-    const std::string text = token_text(context, token);
+  auto add = [&](int32_t token, const SampledToken* scored, bool output_start) {
+    const std::string text = token_text(context, token, output_start);
     tokens.push_back(text);
     ordered_json top = ordered_json::object();
     if (scored != nullptr) {
@@ -74,17 +94,24 @@ ordered_json completion_logprobs(const ServerContext& context, const OutputChunk
     for (const auto& [position, token] : chunk.input_logprobs) scored[position] = &token;
     for (size_t p = 0; p < echoed_prompt->size(); ++p) {
       const auto found = scored.find(static_cast<int64_t>(p));
-      add((*echoed_prompt)[p], found == scored.end() ? nullptr : found->second);
+      add((*echoed_prompt)[p], found == scored.end() ? nullptr : found->second, false);
     }
   }
-  for (const SampledToken& sampled : chunk.logprobs) add(sampled.token, &sampled);
+  // After an echoed prompt the output is no text's start.
+  bool output_start = echoed_prompt == nullptr && starts_output(chunk);
+  for (const SampledToken& sampled : chunk.logprobs) {
+    add(sampled.token, &sampled, output_start);
+    output_start = false;
+  }
   return {{"tokens", tokens}, {"token_logprobs", logprobs}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
 
 ordered_json chat_logprobs(const ServerContext& context, const OutputChunk& chunk) {
   ordered_json content = ordered_json::array();
+  bool output_start = starts_output(chunk);
   for (const SampledToken& sampled : chunk.logprobs) {
-    const std::string text = token_text(context, sampled.token);
+    const std::string text = token_text(context, sampled.token, output_start);
+    output_start = false;
     ordered_json top = ordered_json::array();
     for (const TokenLogprob& alternative : sampled.top_logprobs) {
       const std::string alternative_text = token_text(context, alternative.token);

@@ -84,6 +84,17 @@ test("logprobs for chat and completions", async () => {
   assert.equal(content[0].logprob, content[0].top_logprobs[0].logprob);
   const completion = await client.completions.create({ model: "tiny", prompt: "Hi", max_tokens: 3, temperature: 0, logprobs: 2 });
   assert.equal(completion.choices[0].logprobs.token_logprobs.length, 3);
+
+  // Logprob tokens join into the text: words keep their leading spaces (a regex makes the words).
+  const words = await client.completions.create({ model: "tiny", prompt: "Tom has", max_tokens: 40, temperature: 0,
+    logprobs: 1, regex: "( [a-z]{2,5}){3}" });
+  const tokens = words.choices[0].logprobs.tokens;
+  assert.equal(tokens.join(""), words.choices[0].text);
+  assert.ok(tokens.some((token) => token.startsWith(" ")), JSON.stringify(tokens));
+  const spaced = await client.chat.completions.create({ model: "tiny", messages, max_tokens: 40, temperature: 0,
+    logprobs: true, regex: "( [a-z]{2,5}){3}" });
+  const pieces = spaced.choices[0].logprobs.content;
+  assert.equal(Buffer.from(pieces.flatMap((piece) => piece.bytes)).toString("utf8"), spaced.choices[0].message.content);
 });
 
 test("stop strings end the text before them", async () => {
