@@ -383,6 +383,10 @@ int64_t Scheduler::tokens_in_flight() const {
 
 void Scheduler::after_forward(Request& request, const float* logits, int64_t computed) {
   if (computed > 1 || request.num_outputs() == 0) cache_prefix(request);  // a finished prefill: share it
+  if (request.spec.params.max_new_tokens == 0) {  // only the prompt was asked for (e.g. its logprobs)
+    finish(request, "length");
+    return;
+  }
   const int64_t vocab = model_.config().vocab_size;
   std::vector<float> scores(logits, logits + vocab);
   SampledToken sampled;

@@ -229,6 +229,14 @@ TEST_F(EngineTest, PromptLogprobsScoreThePromptFromTheStartPosition) {
   EXPECT_EQ(tail.input_logprobs.front().second.logprob, first.input_logprobs[29].second.logprob);
   EXPECT_EQ(tail.token_ids, first.token_ids);
   EXPECT_TRUE(run("none", -1).input_logprobs.empty());
+  // max_new_tokens 0: the prompt is computed and scored, nothing is generated.
+  EngineRequest score_only = request_of("score-only", prompt, 0);
+  score_only.params.logprob_start_len = 0;
+  const OutputChunk scored = engine->submit(std::move(score_only))->wait_all();
+  EXPECT_TRUE(scored.token_ids.empty());
+  EXPECT_EQ(scored.finish_reason, "length");
+  ASSERT_EQ(scored.input_logprobs.size(), first.input_logprobs.size());
+  EXPECT_EQ(scored.input_logprobs.back().second.logprob, first.input_logprobs.back().second.logprob);
 }
 
 TEST_F(EngineTest, PrefixReuseCountsHitsAndKeepsOutputs) {

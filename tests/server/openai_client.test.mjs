@@ -212,6 +212,11 @@ test("echo with logprobs scores the prompt, as harnesses compute log-likelihoods
     expectClose(logprobs.token_logprobs.slice(0, scored.length), scored.map(([logprob]) => logprob));
     assert.ok(close(logprobs.token_logprobs.at(-1), native.meta_info.output_token_logprobs[0][0]));
   }
+  // max_tokens 0: only the prompt, scored.
+  const only = await client.completions.create({ model: "tiny", prompt, max_tokens: 0, echo: true, logprobs: 1 });
+  assert.equal(only.choices[0].text, prompt);
+  assert.equal(only.usage.completion_tokens, 0);
+  expectClose(only.choices[0].logprobs.token_logprobs, scored.map(([logprob]) => logprob));
 });
 
 test("tool calls in MiniCPM3's format come back as tool_calls, whole or streamed", async () => {
