@@ -73,7 +73,7 @@ int32_t TokenVocabulary::build(const std::vector<std::pair<std::string_view, int
 
 ConstrainedGrammar::ConstrainedGrammar(const std::string& regex,
                                        std::shared_ptr<const TokenVocabulary> vocabulary, size_t max_states)
-    : dfa_(compile_regex(regex), max_states), max_states_(max_states), vocabulary_(std::move(vocabulary)) {}
+    : dfa_(compile_regex(regex), max_states), vocabulary_(std::move(vocabulary)) {}
 
 std::shared_ptr<ConstrainedGrammar> GrammarCache::get(
     const std::string& regex, const std::shared_ptr<const TokenVocabulary>& vocabulary) {

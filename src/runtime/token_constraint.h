@@ -73,12 +73,10 @@ class ConstrainedGrammar {
   bool accepting(int32_t state) const { return dfa_.accepting(state); }
   int32_t start() const { return dfa_.start(); }
   size_t num_states() const { return dfa_.num_states(); }
-  size_t max_states() const { return max_states_; }
   const TokenVocabulary& vocabulary() const { return *vocabulary_; }
 
  private:
   ByteDfa dfa_;
-  size_t max_states_;
   std::shared_ptr<const TokenVocabulary> vocabulary_;
   std::unordered_map<int64_t, TokenMask> masks_;
 };

@@ -313,6 +313,13 @@ bool reads_tool_calls(const json& body, const std::string& raw_body, SamplingPar
   return true;
 }
 
+// One OpenAI tool call, the k-th of the reply whose calls are named after `call_id`.
+ordered_json tool_call_json(const ToolCall& call, const std::string& call_id, size_t k) {
+  return {{"id", call_id + "-" + std::to_string(k)},
+          {"type", "function"},
+          {"function", {{"name", call.name}, {"arguments", call.arguments}}}};
+}
+
 // The assistant's message fields for a reply read for tools: the content (null when there are only
 // calls), the thought as reasoning_content and the calls. A reply with calls finishes as "tool_calls".
 ordered_json message_fields(const AssistantReply& reply, const std::string& call_id,
@@ -323,12 +330,8 @@ ordered_json message_fields(const AssistantReply& reply, const std::string& call
   if (!reply.reasoning.empty()) fields["reasoning_content"] = reply.reasoning;
   if (reply.tool_calls.empty()) return fields;
   ordered_json calls = ordered_json::array();
-  for (size_t k = 0; k < reply.tool_calls.size(); ++k) {
-    calls.push_back(
-        {{"id", call_id + "-" + std::to_string(k)},
-         {"type", "function"},
-         {"function", {{"name", reply.tool_calls[k].name}, {"arguments", reply.tool_calls[k].arguments}}}});
-  }
+  for (size_t k = 0; k < reply.tool_calls.size(); ++k)
+    calls.push_back(tool_call_json(reply.tool_calls[k], call_id, k));
   fields["tool_calls"] = std::move(calls);
   if (*finish_reason == "stop") *finish_reason = "tool_calls";
   return fields;
@@ -347,11 +350,9 @@ struct StreamedReply {
     if (piece.tool_calls.empty()) return fields;
     ordered_json calls = ordered_json::array();
     for (const ToolCall& call : piece.tool_calls) {
-      calls.push_back({{"index", calls_sent},
-                       {"id", call_id + "-" + std::to_string(calls_sent)},
-                       {"type", "function"},
-                       {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
-      ++calls_sent;
+      ordered_json streamed = {{"index", calls_sent}};
+      streamed.update(tool_call_json(call, call_id, calls_sent++));
+      calls.push_back(std::move(streamed));
     }
     fields["tool_calls"] = std::move(calls);
     return fields;
