@@ -321,9 +321,12 @@ ordered_json tool_call_json(const ToolCall& call, const std::string& call_id, si
 }
 
 // The assistant's message fields for a reply read for tools: the content (null when there are only
-// calls), the thought as reasoning_content and the calls. A reply with calls finishes as "tool_calls".
-ordered_json message_fields(const AssistantReply& reply, const std::string& call_id,
+// calls), the thought as reasoning_content and the calls (the first alone with `single_call`, OpenAI's
+// parallel_tool_calls: false, which a reply in tool_choice "auto" is not constrained to). A reply
+// with calls finishes as "tool_calls".
+ordered_json message_fields(AssistantReply reply, const std::string& call_id, bool single_call,
                             std::string* finish_reason) {
+  if (single_call && reply.tool_calls.size() > 1) reply.tool_calls.resize(1);
   ordered_json fields = {{"content", reply.content.empty() && !reply.tool_calls.empty()
                                          ? ordered_json()
                                          : ordered_json(reply.content)}};
@@ -340,6 +343,7 @@ ordered_json message_fields(const AssistantReply& reply, const std::string& call
 // A streamed reply read for tools, one per choice: its text as it comes, split into deltas.
 struct StreamedReply {
   MiniCpm3ReplyParser parser;
+  bool single_call = false;  // parallel_tool_calls: false, as in message_fields
   size_t calls_sent = 0;
 
   // The delta for a piece of the reply (empty when all of it is held back); each call is sent whole.
@@ -347,9 +351,10 @@ struct StreamedReply {
     ordered_json fields = ordered_json::object();
     if (!piece.content.empty()) fields["content"] = piece.content;
     if (!piece.reasoning.empty()) fields["reasoning_content"] = piece.reasoning;
-    if (piece.tool_calls.empty()) return fields;
+    if (piece.tool_calls.empty() || (single_call && calls_sent == 1)) return fields;
     ordered_json calls = ordered_json::array();
     for (const ToolCall& call : piece.tool_calls) {
+      if (single_call && calls_sent == 1) break;
       ordered_json streamed = {{"index", calls_sent}};
       streamed.update(tool_call_json(call, call_id, calls_sent++));
       calls.push_back(std::move(streamed));
@@ -368,6 +373,7 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
     check_model_name(context, body);
     OpenAiParams params = parse_openai_params(body, true, http_request.body);
     const bool with_tools = reads_tool_calls(body, http_request.body, params.sampling);
+    const bool single_call = !optional_field<bool>(body, "parallel_tool_calls").value_or(true);
     // The template writes any special tokens itself, as transformers' apply_chat_template does.
     const std::vector<int32_t> prompt =
         tokenize_text(context, render_chat(context, body, http_request.body), false);
@@ -385,7 +391,7 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
         ordered_json message = {{"role", "assistant"}};
         if (with_tools) {
           message.update(message_fields(parse_minicpm3_reply(results[i].text),
-                                        "call-" + results[i].request_id, &finish_reason));
+                                        "call-" + results[i].request_id, single_call, &finish_reason));
         } else {
           message["content"] = results[i].text;
         }
@@ -409,6 +415,7 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
     auto totals = std::make_shared<std::vector<OutputChunk>>(session->size());
     auto started = std::make_shared<std::vector<bool>>(session->size(), false);
     auto replies = std::make_shared<std::vector<StreamedReply>>(session->size());
+    for (StreamedReply& reply : *replies) reply.single_call = single_call;
     auto event = [=](ordered_json choices) {
       return ordered_json{{"id", id},
                           {"object", "chat.completion.chunk"},

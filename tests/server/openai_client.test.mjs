@@ -260,6 +260,18 @@ test("tool calls in MiniCPM3's format come back as tool_calls, whole or streamed
   assert.equal(calls[0].function.name, "get_weather");
   assert.equal(calls[0].function.arguments, choice.message.tool_calls[0].function.arguments);
 
+  // parallel_tool_calls: false in tool_choice "auto" keeps the first of the reply's calls.
+  const twoCalls = "<\\|tool_call_start\\|>\n```python\nget_weather\\(city=\"Paris\"\\)\nget_weather\\(city=\"Rome\"\\)\n```\n<\\|tool_call_end\\|>";
+  const both = await client.chat.completions.create({ ...request, regex: twoCalls });
+  assert.deepEqual(both.choices[0].message.tool_calls.map((call) => call.function.arguments), ['{"city":"Paris"}', '{"city":"Rome"}']);
+  const first = await client.chat.completions.create({ ...request, regex: twoCalls, parallel_tool_calls: false });
+  assert.equal(first.choices[0].finish_reason, "tool_calls");
+  assert.deepEqual(first.choices[0].message.tool_calls.map((call) => call.function.arguments), ['{"city":"Paris"}']);
+  const firstStreamed = [];
+  for await (const chunk of await client.chat.completions.create({ ...request, regex: twoCalls, parallel_tool_calls: false, stream: true }))
+    firstStreamed.push(...(chunk.choices[0]?.delta?.tool_calls ?? []));
+  assert.deepEqual(firstStreamed.map((call) => [call.index, call.function.arguments]), [[0, '{"city":"Paris"}']]);
+
   const none = await client.chat.completions.create({ ...request, tool_choice: "none" });
   assert.equal(none.choices[0].finish_reason, "stop");
   assert.ok(none.choices[0].message.content.includes("<|tool_call_start|>"));
