@@ -120,17 +120,19 @@ void Scheduler::add(EngineRequest request, std::shared_ptr<RequestStream> stream
 }
 
 void Scheduler::abort(const std::string& id) {
-  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
-    if ((*it)->spec.id == id) {
-      finish(**it, "abort");
-      waiting_.erase(it);
-      return;
-    }
-  }
+  // Running requests first, then waiting ones from the front: should an id come back while the abort
+  // of its last holder is still on the way (a client reusing its rid), the older request goes.
   for (auto it = running_.begin(); it != running_.end(); ++it) {
     if ((*it)->spec.id == id) {
       finish(**it, "abort");
       running_.erase(it);
+      return;
+    }
+  }
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+    if ((*it)->spec.id == id) {
+      finish(**it, "abort");
+      waiting_.erase(it);
       return;
     }
   }

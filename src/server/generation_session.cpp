@@ -11,9 +11,12 @@ nlohmann::ordered_json matched_stop_json(const OutputChunk& chunk) {
 }
 
 GenerationSession::GenerationSession(Engine& engine, ServerMetrics& metrics,
-                                     std::vector<EngineRequest> requests)
+                                     std::vector<EngineRequest> requests, SessionRegistry* registry,
+                                     std::string id)
     : engine_(engine),
       metrics_(metrics),
+      registry_(registry),
+      id_(std::move(id)),
       requests_(std::move(requests)),
       stream_(std::make_shared<RequestStream>()),
       done_(requests_.size(), false),
@@ -22,12 +25,14 @@ GenerationSession::GenerationSession(Engine& engine, ServerMetrics& metrics,
       remaining_(requests_.size()),
       start_(std::chrono::steady_clock::now()) {
   for (const EngineRequest& request : requests_) ids_.push_back(request.id);
+  if (registry_) registry_->claim(id_, ids_);
   for (size_t i = 0; i < requests_.size(); ++i) {
     try {
       engine_.submit(requests_[i], stream_);
     } catch (...) {
       for (size_t j = 0; j < i; ++j) engine_.abort(ids_[j]);
       remaining_ = 0;
+      if (registry_) registry_->release(id_);
       throw;
     }
   }
@@ -35,6 +40,7 @@ GenerationSession::GenerationSession(Engine& engine, ServerMetrics& metrics,
 
 GenerationSession::~GenerationSession() {
   abort();
+  if (registry_) registry_->release(id_);
 }
 
 void GenerationSession::abort() {

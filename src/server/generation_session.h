@@ -10,6 +10,7 @@
 
 #include "runtime/engine.h"
 #include "server/metrics.h"
+#include "server/session_registry.h"
 
 namespace cpm {
 
@@ -19,8 +20,10 @@ nlohmann::ordered_json matched_stop_json(const OutputChunk& chunk);
 class GenerationSession {
  public:
   // Submits every request (ids must be unique); throws cpm::Error / QueueFullError like Engine::submit,
-  // after aborting the ones already submitted.
-  GenerationSession(Engine& engine, ServerMetrics& metrics, std::vector<EngineRequest> requests);
+  // after aborting the ones already submitted. With a registry, first claims `id` (the HTTP
+  // request's) for them there, until the session ends; throws cpm::Error when it is taken.
+  GenerationSession(Engine& engine, ServerMetrics& metrics, std::vector<EngineRequest> requests,
+                    SessionRegistry* registry = nullptr, std::string id = "");
   ~GenerationSession();
   GenerationSession(const GenerationSession&) = delete;
   GenerationSession& operator=(const GenerationSession&) = delete;
@@ -39,6 +42,8 @@ class GenerationSession {
  private:
   Engine& engine_;
   ServerMetrics& metrics_;
+  SessionRegistry* registry_;
+  std::string id_;
   std::vector<EngineRequest> requests_;
   std::vector<std::string> ids_;
   std::shared_ptr<RequestStream> stream_;

@@ -106,6 +106,7 @@ void HttpServer::register_routes() {
   server.Get("/health_generate", route(handle_health_generate));
   server.Get("/get_model_info", route(handle_model_info));
   server.Get("/get_server_info", route(handle_server_info));
+  server.Post("/abort_request", route(handle_abort_request));
   server.Post("/flush_cache", route(handle_flush_cache));
   server.Get("/flush_cache", route(handle_flush_cache));
   server.Get("/metrics", route(handle_metrics));

@@ -152,7 +152,8 @@ void handle_generate(ServerContext& context, const httplib::Request& http_reques
     for (size_t i = 0; i < prompts.size(); ++i) {
       requests.push_back({prompts.size() == 1 ? id : id + "-" + std::to_string(i), prompts[i], params});
     }
-    auto session = std::make_shared<GenerationSession>(context.engine, context.metrics, std::move(requests));
+    auto session = std::make_shared<GenerationSession>(context.engine, context.metrics, std::move(requests),
+                                                       &context.sessions, id);
     const bool with_logprobs = params.return_logprob;
     if (!stream) {
       const std::vector<OutputChunk> results = session->wait_all();
@@ -261,6 +262,22 @@ void handle_flush_cache(ServerContext& context, const httplib::Request&, httplib
     response.status = 200;
     response.set_content("Cache flushed.\n", "text/plain");
     context.metrics.record_http_status(200);
+  });
+}
+
+void handle_abort_request(ServerContext& context, const httplib::Request& http_request,
+                          httplib::Response& response) {
+  guarded(context, response, [&] {
+    const json body = parse_body(http_request);
+    const std::string rid = optional_field<std::string>(body, "rid").value_or("");
+    const bool all = optional_field<bool>(body, "abort_all").value_or(false);
+    if (rid.empty() && !all)
+      throw HttpError(400, "give 'rid' (a request id) or 'abort_all': true", "invalid_request_error", "rid");
+    // An id not in flight (finished already, or never seen) is not an error, as in sglang: aborting
+    // races with finishing.
+    const size_t aborted = all ? context.sessions.abort_all(context.engine)
+                               : static_cast<size_t>(context.sessions.abort(context.engine, rid));
+    send_json(context, response, {{"aborted", aborted}});
   });
 }
 

@@ -203,7 +203,8 @@ void handle_completions(ServerContext& context, const httplib::Request& http_req
     const auto prompts = completion_prompts(context, body, &prompt_texts);
     const std::string id = context.new_id("cmpl-");
     auto session = std::make_shared<GenerationSession>(context.engine, context.metrics,
-                                                       expand_requests(context, prompts, params, id));
+                                                       expand_requests(context, prompts, params, id),
+                                                       &context.sessions, id);
     const int64_t created = unix_time();
     const std::string model = context.options.served_model_name;
     const size_t n = static_cast<size_t>(params.n);
@@ -379,7 +380,8 @@ void handle_chat_completions(ServerContext& context, const httplib::Request& htt
         tokenize_text(context, render_chat(context, body, http_request.body), false);
     const std::string id = context.new_id("chatcmpl-");
     auto session = std::make_shared<GenerationSession>(context.engine, context.metrics,
-                                                       expand_requests(context, {prompt}, params, id));
+                                                       expand_requests(context, {prompt}, params, id),
+                                                       &context.sessions, id);
     const int64_t created = unix_time();
     const std::string model = context.options.served_model_name;
     if (!params.stream) {

@@ -13,6 +13,7 @@
 #include "server/generation_session.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/session_registry.h"
 
 namespace httplib {
 struct DataSink;
@@ -44,6 +45,7 @@ struct HttpServer::Context {
   const Tokenizer* tokenizer;
   ServerOptions options;
   ServerMetrics metrics;
+  SessionRegistry sessions;  // generations in flight by request id, for /abort_request
   std::optional<ChatTemplate> chat_template;
   std::atomic<uint64_t> next_id{1};
   int64_t created = 0;  // unix time the server started

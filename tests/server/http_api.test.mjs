@@ -155,6 +155,48 @@ async function disconnectMidStream(server) {
   assert.ok(Number(/cpmserve_generation_tokens_total (\d+)/.exec(metrics)[1]) < 2000);
 }
 
+test("abort_request stops a request by its rid, or all of them; a rid names one request at a time", async () => {
+  const slow = await startServer(["--disable-radix-cache"], demoModelDir());  // 2000 tokens outlast the calls
+  try {
+    const long = { text: "Hello", rid: "long-1", stream: true, sampling_params: { max_new_tokens: 2000, temperature: 0, ignore_eos: true } };
+    const response = await fetch(`${slow.url}/generate`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(long) });
+    const reader = response.body.getReader();
+    let text = new TextDecoder().decode((await reader.read()).value);
+    const taken = await postJson(`${slow.url}/generate`, { ...long, stream: false });
+    assert.equal(taken.status, 400);
+    assert.match(taken.json.error.message, /request id 'long-1' is already in flight/);
+
+    const aborted = await postJson(`${slow.url}/abort_request`, { rid: "long-1" });
+    assert.equal(aborted.status, 200);
+    assert.deepEqual(aborted.json, { aborted: 1 });
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += new TextDecoder().decode(chunk.value);
+    const events = sseData(text);
+    assert.equal(events.at(-1), "[DONE]");
+    const last = JSON.parse(events.at(-2));
+    assert.equal(last.meta_info.finish_reason.type, "abort");
+    assert.ok(last.meta_info.completion_tokens < 2000, `${last.meta_info.completion_tokens} tokens`);
+
+    // The rid is free again once its request is over; abort_all reaches the OpenAI endpoints too.
+    const again = postJson(`${slow.url}/generate`, { ...long, stream: false });
+    const completion = postJson(`${slow.url}/v1/completions`, { prompt: "Hi", max_tokens: 2000, temperature: 0, ignore_eos: true });
+    await waitUntil(async () => (await serverInfo(slow)).num_running_requests === 2, "both requests to run");
+    assert.deepEqual((await postJson(`${slow.url}/abort_request`, { abort_all: true })).json, { aborted: 2 });
+    assert.equal((await again).json.meta_info.finish_reason.type, "abort");
+    assert.equal((await completion).json.choices[0].finish_reason, "abort");
+
+    assert.deepEqual((await postJson(`${slow.url}/abort_request`, { rid: "long-1" })).json, { aborted: 0 });
+    for (const body of [{}, { rid: 7 }, { abort_all: "yes" }]) {
+      const bad = await postJson(`${slow.url}/abort_request`, body);
+      assert.equal(bad.status, 400, JSON.stringify(body));
+    }
+    const metrics = await (await fetch(`${slow.url}/metrics`)).text();
+    assert.match(metrics, /cpmserve_requests_total\{status="abort"\} 3/);
+  } finally {
+    await slow.stop();
+  }
+});
+
 test("API key, body size and queue limits", async () => {
   const guarded = await startServer(["--api-key", "sekret", "--max-body-bytes", "2000", "--max-running-requests", "1",
                                      "--max-queued-requests", "1"]);
