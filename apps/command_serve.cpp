@@ -75,6 +75,10 @@ CommandRunner add_serve_command(CLI::App& app) {
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   command->add_option("--api-key", flags->server.api_key, "require 'Authorization: Bearer KEY'");
+  command
+      ->add_option("--allowed-origins", flags->server.allowed_origins,
+                   "web pages (origins) that may call the API from a browser, or * for any, or none")
+      ->capture_default_str();
   command->add_option("--served-model-name", flags->server.served_model_name,
                       "model name in the API (default: folder name)");
   command->add_option("--log-level", flags->log_level, "debug, info, warning or error")

@@ -28,6 +28,30 @@ bool needs_api_key(const std::string& path) {
   return path != "/health" && path != "/metrics";
 }
 
+bool origin_allowed(const ServerOptions& options, const std::string& origin) {
+  for (const std::string& allowed : options.allowed_origins) {
+    if (allowed == "*" || allowed == origin) return true;
+  }
+  return false;
+}
+
+// A browser's CORS preflight (OPTIONS with Origin) asks whether a page may send the real request;
+// it carries no API key. The answer names the page's origin itself, which also covers requests
+// made with credentials.
+void answer_preflight(ServerContext& context, const httplib::Request& request, httplib::Response& response) {
+  const std::string origin = request.get_header_value("Origin");
+  if (!origin_allowed(context.options, origin)) {
+    send_error(context, response, 403, "origin '" + origin + "' is not allowed (serve --allowed-origins)",
+               "permission_error");
+    return;
+  }
+  response.status = 204;
+  response.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+  const std::string asked = request.get_header_value("Access-Control-Request-Headers");
+  response.set_header("Access-Control-Allow-Headers", asked.empty() ? "Authorization, Content-Type" : asked);
+  response.set_header("Access-Control-Max-Age", "600");
+}
+
 }  // namespace
 
 HttpServer::HttpServer(Engine& engine, const Tokenizer* tokenizer, ServerOptions options)
@@ -60,6 +84,15 @@ void HttpServer::register_routes() {
   Context& context = *context_;
   httplib::Server& server = *server_;
   server.set_pre_routing_handler([&context](const httplib::Request& request, httplib::Response& response) {
+    if (request.method == "OPTIONS") {
+      if (request.has_header("Origin")) {
+        answer_preflight(context, request, response);
+      } else {
+        response.status = 204;
+        response.set_header("Allow", "GET, POST, OPTIONS");
+      }
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (context.options.api_key.empty() || !needs_api_key(request.path))
       return httplib::Server::HandlerResponse::Unhandled;
     if (request.get_header_value("Authorization") == "Bearer " + context.options.api_key) {
@@ -68,6 +101,14 @@ void HttpServer::register_routes() {
     send_error(context, response, 401, "invalid or missing API key (send 'Authorization: Bearer <key>')",
                "authentication_error");
     return httplib::Server::HandlerResponse::Handled;
+  });
+  // Every answer to an allowed page, errors and streams included, says so.
+  server.set_post_routing_handler([&context](const httplib::Request& request, httplib::Response& response) {
+    const std::string origin = request.get_header_value("Origin");
+    if (origin.empty() || !origin_allowed(context.options, origin)) return;
+    response.set_header("Access-Control-Allow-Origin", origin);
+    response.set_header("Access-Control-Allow-Credentials", "true");
+    response.set_header("Vary", "Origin");
   });
   server.set_error_handler([&context](const httplib::Request& request, httplib::Response& response) {
     if (!response.body.empty()) return;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "runtime/engine.h"
 #include "server/chat_template.h"
@@ -33,6 +34,9 @@ struct ServerOptions {
   int http_threads = 0;  // 0: enough for max_running_requests plus spare
   // How long the server waits for a client's request bytes, or for it to take response bytes.
   int socket_timeout_seconds = 60;
+  // Web pages (their Origin header) that browsers may let call the API (CORS); "*" for any, none
+  // for no cross-origin calls.
+  std::vector<std::string> allowed_origins = {"*"};
 };
 
 class HttpServer {

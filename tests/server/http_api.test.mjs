@@ -220,6 +220,41 @@ test("API key, body size and queue limits", async () => {
   }
 });
 
+test("CORS: preflights answered without the API key, allowed pages named on every answer", async () => {
+  const origin = "http://ui.example";
+  const cors = await startServer(["--api-key", "sekret", "--allowed-origins", origin]);
+  try {
+    const preflight = await fetch(`${cors.url}/v1/chat/completions`, { method: "OPTIONS", headers: {
+      Origin: origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type" } });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get("access-control-allow-origin"), origin);
+    assert.equal(preflight.headers.get("access-control-allow-headers"), "authorization,content-type");
+    assert.match(preflight.headers.get("access-control-allow-methods"), /POST/);
+    const refused = await fetch(`${cors.url}/v1/models`, { method: "OPTIONS", headers: { Origin: "http://other.example" } });
+    assert.equal(refused.status, 403);
+    assert.match((await refused.json()).error.message, /origin 'http:\/\/other.example' is not allowed/);
+
+    const models = await fetch(`${cors.url}/v1/models`, { headers: { Origin: origin, Authorization: "Bearer sekret" } });
+    assert.equal(models.status, 200);
+    assert.equal(models.headers.get("access-control-allow-origin"), origin);
+    const keyless = await fetch(`${cors.url}/v1/models`, { headers: { Origin: origin } });
+    assert.equal(keyless.status, 401);  // and the page may read why
+    assert.equal(keyless.headers.get("access-control-allow-origin"), origin);
+    const stream = await postJson(`${cors.url}/generate`, { text: "Hi", stream: true, sampling_params: { max_new_tokens: 2 } },
+                                  { Origin: origin, Authorization: "Bearer sekret" });
+    assert.equal(stream.status, 200);
+    assert.equal(stream.headers.get("access-control-allow-origin"), origin);
+    const other = await fetch(`${cors.url}/v1/models`, { headers: { Origin: "http://other.example", Authorization: "Bearer sekret" } });
+    assert.equal(other.headers.get("access-control-allow-origin"), null);
+  } finally {
+    await cors.stop();
+  }
+  // By default any page may (as in sglang and vLLM).
+  const health = await fetch(`${server.url}/health`, { headers: { Origin: "http://any.example" } });
+  assert.equal(health.headers.get("access-control-allow-origin"), "http://any.example");
+  assert.equal((await fetch(`${server.url}/health`)).headers.get("access-control-allow-origin"), null);
+});
+
 test("SIGTERM stops a busy server promptly with exit code 0", async () => {
   const busy = await startServer();
   const pending = postJson(`${busy.url}/v1/completions`, { prompt: "Hello", max_tokens: 2000, ignore_eos: true }).catch(() => null);

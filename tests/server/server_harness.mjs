@@ -75,7 +75,7 @@ export async function postJson(url, body, headers = {}) {
   const text = await response.text();
   let json = null;
   try { json = JSON.parse(text); } catch {}
-  return { status: response.status, json, text };
+  return { status: response.status, json, text, headers: response.headers };
 }
 
 // The data payloads of a server-sent event stream.
