@@ -111,6 +111,26 @@ test("client errors map to OpenAI error classes", async () => {
   await assert.rejects(client.chat.completions.create({ model: "other", messages }), (e) => e.status === 404);
   await assert.rejects(client.chat.completions.create({ model: "tiny", messages, temperature: -1 }), (e) => e.status === 400);
   await assert.rejects(client.chat.completions.create({ model: "tiny", messages: [] }), (e) => e.status === 400);
+  // A malformed message is named by its place in the list.
+  const user = { role: "user", content: "Hi" };
+  for (const [bad, message] of [
+    [{ role: "user", content: null }, /messages\[1\] needs 'content'/],
+    [{ role: "system" }, /messages\[1\] needs 'content'/],
+    [{ content: "x" }, /messages\[1\] needs a string 'role'/],
+    [{ role: "user", content: 5 }, /messages\[1\] 'content' must be a string or a list of text parts/],
+    [{ role: "user", content: [{ type: "text", text: "a" }, { type: "image_url", image_url: { url: "x" } }] }, /messages\[1\] content\[1\] is of type 'image_url': only text parts/],
+    [{ role: "user", content: [{ type: "text", text: 5 }] }, /messages\[1\] content\[0\] needs 'text'/],
+    [{ role: "assistant", content: null, tool_calls: 5 }, /messages\[1\] 'tool_calls' must be a list/],
+    [{ role: "assistant", tool_calls: [{ type: "function", function: { name: "f", arguments: "{" } }] }, /messages\[1\] tool_calls\[0\] has arguments that are not JSON/],
+    [{ role: "assistant", tool_calls: [{ type: "function", function: { arguments: "{}" } }] }, /messages\[1\] tool_calls\[0\] needs a 'function' with a string 'name'/],
+  ]) {
+    await assert.rejects(client.chat.completions.create({ model: "tiny", messages: [user, bad] }),
+      (e) => e.status === 400 && message.test(e.message), JSON.stringify(bad));
+  }
+  // Text parts are joined.
+  const parts = await client.chat.completions.create({ model: "tiny", max_tokens: 1, messages: [{ role: "user", content: [{ type: "text", text: "H" }, { type: "text", text: "i" }] }] });
+  const whole = await client.chat.completions.create({ model: "tiny", max_tokens: 1, messages: [user] });
+  assert.equal(parts.usage.prompt_tokens, whole.usage.prompt_tokens);
 });
 
 test("structured output: response_format json_schema, json_object and logit_bias", async () => {
