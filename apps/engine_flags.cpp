@@ -87,6 +87,27 @@ void add_engine_flags(CLI::App* command, EngineFlags* flags) {
                    "requests waiting for admission before new ones are refused (HTTP 503)")
       ->check(kPositive)
       ->capture_default_str();
+  command
+      ->add_option("--speculative-algorithm", flags->speculative_algorithm,
+                   "none, or ngram: decode checks tokens that followed an earlier occurrence of the "
+                   "text's ending (prompt lookup), several per step when they prove right")
+      ->check(CLI::IsMember({"none", "ngram", "NGRAM"}))
+      ->capture_default_str();
+  command
+      ->add_option("--speculative-num-draft-tokens", flags->speculative_num_draft_tokens,
+                   "tokens proposed per decode step (ngram)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  command
+      ->add_option("--speculative-ngram-min-window", flags->speculative_ngram_min_window,
+                   "shortest ending matched (ngram)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  command
+      ->add_option("--speculative-ngram-max-window", flags->speculative_ngram_max_window,
+                   "longest ending matched (ngram)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
 }
 
 std::unique_ptr<EngineSetup> start_engine(const EngineFlags& flags, const LoadedModel& loaded) {
@@ -109,6 +130,13 @@ std::unique_ptr<EngineSetup> start_engine(const EngineFlags& flags, const Loaded
   options.kv_cache_dtype = loaded.kv_cache_dtype;
   options.enable_radix_cache = !flags.disable_radix_cache;
   options.eos_token_ids = setup->eos_token_ids;
+  if (flags.speculative_algorithm != "none") {
+    if (flags.speculative_ngram_min_window > flags.speculative_ngram_max_window)
+      fail("--speculative-ngram-min-window is above --speculative-ngram-max-window");
+    options.speculative_num_draft_tokens = flags.speculative_num_draft_tokens;
+    options.speculative_ngram_min_window = flags.speculative_ngram_min_window;
+    options.speculative_ngram_max_window = flags.speculative_ngram_max_window;
+  }
   setup->engine = std::make_unique<Engine>(*loaded.model, tokenizer, options, flags.max_queued_requests);
   const EngineStats stats = setup->engine->stats();
   const int64_t bytes_per_token =

@@ -21,6 +21,9 @@ struct EngineFlags {
   double kv_cache_fraction = 0;
   bool disable_radix_cache = false;
   int64_t max_queued_requests = 4096;
+  std::string speculative_algorithm = "none";
+  int64_t speculative_num_draft_tokens = 4;
+  int speculative_ngram_min_window = 1, speculative_ngram_max_window = 4;
 };
 
 void add_engine_flags(CLI::App* command, EngineFlags* flags);

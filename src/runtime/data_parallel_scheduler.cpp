@@ -104,6 +104,8 @@ SchedulerCounters DataParallelScheduler::counters() const {
     sum.cached_prompt_tokens += c.cached_prompt_tokens;
     sum.computed_tokens += c.computed_tokens;
     sum.retractions += c.retractions;
+    sum.draft_tokens += c.draft_tokens;
+    sum.accepted_draft_tokens += c.accepted_draft_tokens;
     sum.finished_stop += c.finished_stop;
     sum.finished_length += c.finished_length;
     sum.finished_abort += c.finished_abort;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "runtime/ngram_draft.h"
 
 namespace cpm {
 
@@ -43,6 +44,10 @@ struct Scheduler::Request {
   int64_t first_scored_row = -1;
   int64_t scored_until = 0;
   std::vector<std::pair<int64_t, SampledToken>> input_logprobs;  // not yet sent
+  // Speculative decoding: recent drafts proven right and wrong (decayed counts, from an even prior),
+  // and decode steps since the last draft.
+  double draft_hits = 1, draft_misses = 1;
+  int64_t steps_since_draft = 0;
 };
 
 Scheduler::Scheduler(MiniCPM3& model, const Tokenizer* tokenizer, const SchedulerOptions& options)
@@ -322,8 +327,50 @@ bool Scheduler::prepare_step(ForwardBatch* batch) {
     remove_finished();
     return false;
   }
+  if (options_.speculative_num_draft_tokens > 0) add_drafts(&plan);
   build_batch(plan, batch);
   return true;
+}
+
+namespace {
+
+// A drafted row's cost as a share of a one-token step: a q4_0 MiniCPM3-4B step over 5 rows took 1.6-1.8x
+// one over 1 row on 2 cores (docs/PERFORMANCE.md); float weights cost less per row, so this errs on
+// the side of drafting too little.
+constexpr double kDraftRowCost = 0.2;
+constexpr int64_t kStepsBetweenProbes = 8;
+constexpr double kDraftMemory = 0.8;  // weight of the previous counts at each checked step
+
+}  // namespace
+
+void Scheduler::add_drafts(std::vector<PlanItem>* plan) {
+  int64_t free_slots = pool_->num_free();
+  for (const PlanItem& item : *plan) free_slots -= item.count;
+  for (PlanItem& item : *plan) {
+    Request& request = *item.request;
+    // Decoding requests only (a prefill's last chunk caches its prefix first); a constraint would
+    // need each drafted row's mask.
+    if (item.count != 1 || request.num_pending() != 1 || request.num_outputs() == 0 || request.constraint)
+      continue;
+    const int64_t room =
+        std::min({options_.speculative_num_draft_tokens, free_slots,
+                  request.spec.params.max_new_tokens - request.num_outputs() - 1,
+                  model_.context_length() - static_cast<int64_t>(request.tokens.size()) - 1});
+    const double hit_rate = request.draft_hits / (request.draft_hits + request.draft_misses);
+    int64_t length = best_draft_length(hit_rate, kDraftRowCost, room);
+    // Where drafts have not paid, try one now and then: the text may start repeating.
+    if (length == 0 && room > 0 && request.steps_since_draft >= kStepsBetweenProbes) length = 1;
+    ++request.steps_since_draft;
+    if (length == 0) continue;
+    const std::vector<int32_t> draft = ngram_draft(request.tokens, options_.speculative_ngram_min_window,
+                                                   options_.speculative_ngram_max_window, length);
+    if (draft.empty()) continue;
+    request.steps_since_draft = 0;
+    request.tokens.insert(request.tokens.end(), draft.begin(), draft.end());
+    item.drafts = static_cast<int64_t>(draft.size());
+    item.count += item.drafts;
+    free_slots -= item.drafts;
+  }
 }
 
 void Scheduler::build_batch(const std::vector<PlanItem>& plan, ForwardBatch* batch) {
@@ -344,7 +391,10 @@ void Scheduler::build_batch(const std::vector<PlanItem>& plan, ForwardBatch* bat
       for (int64_t k = 0; k < rows.scored; ++k) batch->logit_rows.push_back(first_row + k);
     }
     rows.samples = request.num_pending() == 0;
-    if (rows.samples) batch->logit_rows.push_back(batch->num_rows() - 1);
+    rows.drafts = item.drafts;
+    if (rows.samples) {
+      for (int64_t k = item.drafts; k >= 0; --k) batch->logit_rows.push_back(batch->num_rows() - 1 - k);
+    }
     if (rows.samples || rows.scored > 0) with_logits_.push_back(rows);
   }
   prepared_rows_ = batch->num_rows();
@@ -363,7 +413,10 @@ void Scheduler::complete_step(const float* logits) {
           {position, score_token(row, vocab, request.tokens[position], request.spec.params.top_logprobs)});
     }
     request.scored_until = std::max(request.scored_until, rows.first_scored + rows.scored);
-    if (rows.samples) {
+    if (rows.samples && rows.drafts > 0) {
+      verify_drafts(request, row, rows.drafts);
+      row += vocab * (rows.drafts + 1);
+    } else if (rows.samples) {
       after_forward(request, row, rows.computed);
       row += vocab;
     }
@@ -389,10 +442,46 @@ void Scheduler::after_forward(Request& request, const float* logits, int64_t com
     finish(request, "length");
     return;
   }
+  SampledToken sampled;
+  if (sample_next(request, logits, &sampled)) accept_token(request, sampled);
+}
+
+void Scheduler::verify_drafts(Request& request, const float* logits, int64_t drafts) {
+  // The step computed the pending token and the drafts after it; row i scores what follows draft
+  // i - 1. Their KV rows are set aside and given back to the request one by one as drafts prove
+  // right, so its slots always cover exactly the tokens whose rows are computed.
+  const int64_t first = static_cast<int64_t>(request.tokens.size()) - drafts;
+  const std::vector<int32_t> draft(request.tokens.begin() + first, request.tokens.end());
+  const std::vector<int32_t> spare(request.slots.end() - drafts, request.slots.end());
+  request.tokens.resize(first);
+  request.slots.resize(request.slots.size() - drafts);
+  counters_.draft_tokens += drafts;
+  const int64_t vocab = model_.config().vocab_size;
+  int64_t used = 0;
+  for (int64_t i = 0; i <= drafts; ++i) {
+    SampledToken sampled;
+    if (!sample_next(request, logits + i * vocab, &sampled)) break;
+    const bool matches = i < drafts && sampled.token == draft[i];
+    bool slot_taken = false;
+    const bool running = accept_token(request, sampled, matches ? spare[i] : -1, &slot_taken);
+    used += slot_taken;
+    if (!running || !matches) break;
+  }
+  counters_.accepted_draft_tokens += used;
+  pool_->release(spare.data() + used, drafts - used);
+  // Each draft right after right ones is a hit; the first wrong one a miss. Older steps count less.
+  request.draft_hits = kDraftMemory * request.draft_hits + static_cast<double>(used);
+  request.draft_misses = kDraftMemory * request.draft_misses + (used < drafts ? 1.0 : 0.0);
+}
+
+bool Scheduler::sample_next(Request& request, const float* logits, SampledToken* sampled) {
   const int64_t vocab = model_.config().vocab_size;
   std::vector<float> scores(logits, logits + vocab);
-  SampledToken sampled;
-  if (!sample_constrained(request, scores.data(), &sampled)) return;
+  return sample_constrained(request, scores.data(), sampled);
+}
+
+bool Scheduler::accept_token(Request& request, const SampledToken& sampled, int32_t computed_slot,
+                             bool* slot_taken) {
   const SamplingParams& params = request.spec.params;
   OutputChunk chunk;
   const bool is_eos = !params.ignore_eos && std::count(options_.eos_token_ids.begin(),
@@ -401,9 +490,13 @@ void Scheduler::after_forward(Request& request, const float* logits, int64_t com
       std::count(params.stop_token_ids.begin(), params.stop_token_ids.end(), sampled.token) > 0;
   if (is_eos || is_stop_id) {
     finish(request, "stop", "", "", sampled.token);
-    return;
+    return false;
   }
   request.tokens.push_back(sampled.token);
+  if (computed_slot >= 0) {
+    request.slots.push_back(computed_slot);
+    *slot_taken = true;
+  }
   ++counters_.generated_tokens;
   chunk.token_ids.push_back(sampled.token);
   if (params.return_logprob || params.top_logprobs > 0) chunk.logprobs.push_back(sampled);
@@ -417,6 +510,7 @@ void Scheduler::after_forward(Request& request, const float* logits, int64_t com
              static_cast<int64_t>(request.tokens.size()) >= model_.context_length()) {
     finish(request, "length");
   }
+  return !request.finished;
 }
 
 bool Scheduler::sample_constrained(Request& request, float* scores, SampledToken* sampled) {

@@ -33,6 +33,10 @@ struct SchedulerOptions {
   DType kv_cache_dtype = DType::kF32;
   bool enable_radix_cache = true;
   std::vector<int32_t> eos_token_ids;
+  // Speculative decoding with prompt-lookup drafts (ngram_draft.h): up to this many proposed tokens
+  // checked per decode step (0: off), found by matching the last n tokens, n in [min, max].
+  int64_t speculative_num_draft_tokens = 0;
+  int speculative_ngram_min_window = 1, speculative_ngram_max_window = 4;
 };
 
 struct SchedulerCounters {
@@ -42,6 +46,7 @@ struct SchedulerCounters {
   int64_t cached_prompt_tokens = 0;  // prompt tokens served by the prefix cache
   int64_t computed_tokens = 0;       // tokens that went through the model
   int64_t retractions = 0;
+  int64_t draft_tokens = 0, accepted_draft_tokens = 0;  // speculative decoding
   int64_t finished_stop = 0, finished_length = 0, finished_abort = 0, finished_error = 0;
 };
 
@@ -89,6 +94,7 @@ class Scheduler {
     Request* request;
     int64_t count;  // tokens computed this step
     bool newly_admitted;
+    int64_t drafts = 0;  // of them, proposed tokens after the pending one (speculative decoding)
   };
 
   // check(); with validate_regex false a plain regex is left for grammar_for to compile.
@@ -102,7 +108,18 @@ class Scheduler {
   void retract(Request& request);
   void build_batch(const std::vector<PlanItem>& plan, ForwardBatch* batch);
   void remove_finished();
+  // Proposes drafts for the plan's decoding requests, within the pool's free slots.
+  void add_drafts(std::vector<PlanItem>* plan);
   void after_forward(Request& request, const float* logits, int64_t computed);
+  // The tokens a step with drafts produced: row by row while each sampled token is the draft the
+  // next row read.
+  void verify_drafts(Request& request, const float* logits, int64_t drafts);
+  // Samples from one row of logits (a copy); false when the request finished instead.
+  bool sample_next(Request& request, const float* logits, SampledToken* sampled);
+  // Appends a sampled token as output (with `computed_slot` when its KV row is already computed),
+  // or finishes the request on it; returns false once the request is finished.
+  bool accept_token(Request& request, const SampledToken& sampled, int32_t computed_slot = -1,
+                    bool* slot_taken = nullptr);
   void cache_prefix(Request& request);
   void finish(Request& request, const std::string& reason, const std::string& matched_stop = "",
               const std::string& error = "", int32_t matched_stop_token = -1);
@@ -129,6 +146,7 @@ class Scheduler {
     int64_t first_scored = 0;  // prompt position of its first row scoring a prompt token
     int64_t scored = 0;        // rows scoring prompt tokens (prompt logprobs), before the sampling row
     bool samples = false;      // a last row to sample the next token from
+    int64_t drafts = 0;        // rows after it that checked drafted tokens
   };
   std::vector<LogitRows> with_logits_;
   int64_t prepared_rows_ = 0;

@@ -96,6 +96,10 @@ std::string ServerMetrics::render(const EngineStats& stats) const {
   sample(&out, prefix + "cached_tokens_total", static_cast<double>(c.cached_prompt_tokens));
   metric(&out, prefix + "retracted_requests_total", "counter", "Requests preempted for lack of KV memory.");
   sample(&out, prefix + "retracted_requests_total", static_cast<double>(c.retractions));
+  metric(&out, prefix + "spec_draft_tokens_total", "counter", "Tokens proposed by speculative decoding.");
+  sample(&out, prefix + "spec_draft_tokens_total", static_cast<double>(c.draft_tokens));
+  metric(&out, prefix + "spec_accepted_tokens_total", "counter", "Proposed tokens the model confirmed.");
+  sample(&out, prefix + "spec_accepted_tokens_total", static_cast<double>(c.accepted_draft_tokens));
   time_to_first_token_.render(prefix + "time_to_first_token_seconds", "Time to first token.", &out);
   inter_token_latency_.render(prefix + "inter_token_latency_seconds", "Time between streamed tokens.", &out);
   end_to_end_latency_.render(prefix + "e2e_request_latency_seconds", "End-to-end request latency.", &out);

@@ -248,6 +248,12 @@ void handle_server_info(ServerContext& context, const httplib::Request&, httplib
                {"max_total_tokens", stats.kv_capacity_tokens},
                {"kv_cache_dtype", std::string(dtype_name(options.kv_cache_dtype))},
                {"disable_radix_cache", !options.enable_radix_cache},
+               {"speculative_algorithm", options.speculative_num_draft_tokens > 0 ? "ngram" : "none"},
+               {"speculative_num_draft_tokens", options.speculative_num_draft_tokens},
+               {"spec_accept_rate", stats.counters.draft_tokens > 0
+                                        ? static_cast<double>(stats.counters.accepted_draft_tokens) /
+                                              static_cast<double>(stats.counters.draft_tokens)
+                                        : 0.0},
                {"threads", context.engine.model().pool().num_threads()},
                {"num_running_requests", stats.running},
                {"num_queued_requests", stats.waiting},

@@ -61,11 +61,12 @@ class EngineTest : public ::testing::Test {
   }
 
   std::unique_ptr<Engine> make_engine(int64_t max_total_tokens = 4096, int64_t chunk = 512, bool radix = true,
-                                      MiniCPM3* model = nullptr) {
+                                      MiniCPM3* model = nullptr, int64_t draft_tokens = 0) {
     SchedulerOptions options;
     options.max_total_tokens = max_total_tokens;
     options.chunked_prefill_size = chunk;
     options.enable_radix_cache = radix;
+    options.speculative_num_draft_tokens = draft_tokens;
     return std::make_unique<Engine>(model != nullptr ? *model : model_, nullptr, options);
   }
 
@@ -354,6 +355,60 @@ TEST_F(EngineTest, MaxNewTokensAndStopTokenIds) {
   const size_t first =
       std::find(greedy.tokens.begin(), greedy.tokens.end(), greedy.tokens[5]) - greedy.tokens.begin();
   EXPECT_EQ(result.token_ids, std::vector<int32_t>(greedy.tokens.begin(), greedy.tokens.begin() + first));
+}
+
+// Speculative decoding checks drafts in the rows of one step, whose logits are the bits each row
+// gets alone (deterministic inference, fewer than 48 rows), and samples row by row as decode would:
+// every request gets the same tokens and logprobs as without it, greedy or seeded, batched, cut by
+// max_new_tokens or a stop id, or preempted in a tiny pool.
+TEST_F(EngineTest, SpeculativeDecodingChangesNoToken) {
+  std::vector<int32_t> repetitive;
+  for (int i = 0; i < 6; ++i)
+    for (int32_t token : {7, 300, 41, 9, 120}) repetitive.push_back(token);
+  std::vector<EngineRequest> requests;
+  requests.push_back(request_of("greedy", repetitive, 60));
+  requests.push_back(request_of("short", repetitive, 3));
+  requests.push_back(request_of("other", prompt_of(25, 4), 40));
+  EngineRequest seeded = request_of("seeded", repetitive, 50);
+  seeded.params.temperature = 0.7f;
+  seeded.params.seed = 11;
+  requests.push_back(seeded);
+  std::vector<Result> plain;
+  {
+    auto engine = make_engine(4096, 512, true);
+    for (const EngineRequest& request : requests) plain.push_back(run_all(*engine, {request})[0]);
+  }
+  EngineRequest stop = request_of("stop", repetitive, 60);
+  stop.params.stop_token_ids = {plain[0].tokens[20]};
+  requests.push_back(stop);
+  for (int64_t drafts : {1, 4, 9}) {
+    SCOPED_TRACE("drafts " + std::to_string(drafts));
+    auto engine = make_engine(4096, 512, true, nullptr, drafts);
+    const std::vector<Result> batched = run_all(*engine, requests);
+    for (size_t i = 0; i < plain.size(); ++i) {
+      EXPECT_EQ(batched[i].tokens, plain[i].tokens) << requests[i].id;
+      EXPECT_EQ(batched[i].logprobs, plain[i].logprobs) << requests[i].id;
+    }
+    const auto first_stop = std::find(plain[0].tokens.begin(), plain[0].tokens.end(), plain[0].tokens[20]);
+    EXPECT_EQ(batched[4].tokens, std::vector<int32_t>(plain[0].tokens.begin(), first_stop));
+    EXPECT_EQ(batched[4].finish_reason, "stop");
+    const SchedulerCounters& counters = engine->stats().counters;
+    EXPECT_GT(counters.draft_tokens, 0);
+    EXPECT_GT(counters.accepted_draft_tokens, 0);
+    EXPECT_LE(counters.accepted_draft_tokens, counters.draft_tokens);
+    engine->flush_cache();  // also a barrier: the engine thread has published its state
+    EXPECT_EQ(engine->stats().kv_used_tokens, 0);  // no draft's slot leaked
+  }
+  {
+    SCOPED_TRACE("preempted in a tiny pool");
+    auto engine = make_engine(130, 512, true, nullptr, 4);
+    std::vector<EngineRequest> squeezed = {requests[0], requests[2], requests[3]};
+    const std::vector<Result> results = run_all(*engine, squeezed);
+    EXPECT_GT(engine->stats().counters.retractions, 0);
+    EXPECT_EQ(results[0].tokens, plain[0].tokens);
+    EXPECT_EQ(results[1].tokens, plain[2].tokens);
+    EXPECT_EQ(results[2].tokens, plain[3].tokens);
+  }
 }
 
 }  // namespace

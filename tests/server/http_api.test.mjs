@@ -75,6 +75,29 @@ test("operational endpoints", async () => {
   assert.ok(generated >= 11);
 });
 
+test("speculative decoding (ngram) through the server: same tokens, drafts counted", async () => {
+  const spec = await startServer(["--speculative-algorithm", "ngram", "--speculative-num-draft-tokens", "3"]);
+  try {
+    // logit_bias makes the output one token over and over: every draft after the first is right.
+    const body = { input_ids: [1, 10, 20, 30], sampling_params: { max_new_tokens: 24, temperature: 0, ignore_eos: true, logit_bias: { "77": 100 } } };
+    const reply = await postJson(`${spec.url}/generate`, body);
+    const plain = await postJson(`${server.url}/generate`, body);
+    assert.equal(reply.status, 200);
+    assert.deepEqual(reply.json.output_ids, plain.json.output_ids);
+    assert.deepEqual(reply.json.output_ids, Array(24).fill(77));
+    const metrics = await (await fetch(`${spec.url}/metrics`)).text();
+    const drafted = Number(/cpmserve_spec_draft_tokens_total (\d+)/.exec(metrics)[1]);
+    const accepted = Number(/cpmserve_spec_accepted_tokens_total (\d+)/.exec(metrics)[1]);
+    assert.ok(accepted >= 15 && accepted <= drafted, `${accepted} of ${drafted} drafts accepted`);
+    const info = await (await fetch(`${spec.url}/get_server_info`)).json();
+    assert.equal(info.speculative_algorithm, "ngram");
+    assert.equal(info.spec_accept_rate, accepted / drafted);
+    assert.equal((await (await fetch(`${server.url}/get_server_info`)).json()).speculative_algorithm, "none");
+  } finally {
+    await spec.stop();
+  }
+});
+
 test("tokenize and detokenize count tokens as the generation endpoints do", async () => {
   const prompt = "Tom has 3 apples.";
   const counted = await postJson(`${server.url}/tokenize`, { prompt, return_token_strs: true });
