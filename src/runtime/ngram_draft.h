@@ -19,9 +19,9 @@ std::vector<int32_t> ngram_draft(std::span<const int32_t> tokens, int min_window
 
 // How many tokens to draft (0 to max_tokens) for the most tokens per unit of step time, when each
 // draft is right with probability `hit_rate` given the ones before it were, and each drafted row
-// adds `row_cost` to the cost of a one-token step. A wrong guess is not free on a CPU: checking
-// four drafts made a q4_0 MiniCPM3-4B step 1.6-1.8x as long (docs/PERFORMANCE.md), so drafts must be
-// right often enough to pay.
+// adds `row_cost` to the cost of a one-token step. A wrong guess is not free on a CPU: a q4_0
+// MiniCPM3-4B step over five rows took 1.6-1.8x one over one row (docs/PERFORMANCE.md), so drafts
+// must be right often enough to pay.
 int64_t best_draft_length(double hit_rate, double row_cost, int64_t max_tokens);
 
 }  // namespace cpm

@@ -462,9 +462,9 @@ void Scheduler::verify_drafts(Request& request, const float* logits, int64_t dra
     SampledToken sampled;
     if (!sample_next(request, logits + i * vocab, &sampled)) break;
     const bool matches = i < drafts && sampled.token == draft[i];
-    bool slot_taken = false;
-    const bool running = accept_token(request, sampled, matches ? spare[i] : -1, &slot_taken);
-    used += slot_taken;
+    const size_t outputs = request.tokens.size();
+    const bool running = accept_token(request, sampled, matches ? spare[i] : -1);
+    if (matches && request.tokens.size() > outputs) ++used;  // appended with its computed row
     if (!running || !matches) break;
   }
   counters_.accepted_draft_tokens += used;
@@ -480,8 +480,7 @@ bool Scheduler::sample_next(Request& request, const float* logits, SampledToken*
   return sample_constrained(request, scores.data(), sampled);
 }
 
-bool Scheduler::accept_token(Request& request, const SampledToken& sampled, int32_t computed_slot,
-                             bool* slot_taken) {
+bool Scheduler::accept_token(Request& request, const SampledToken& sampled, int32_t computed_slot) {
   const SamplingParams& params = request.spec.params;
   OutputChunk chunk;
   const bool is_eos = !params.ignore_eos && std::count(options_.eos_token_ids.begin(),
@@ -493,10 +492,7 @@ bool Scheduler::accept_token(Request& request, const SampledToken& sampled, int3
     return false;
   }
   request.tokens.push_back(sampled.token);
-  if (computed_slot >= 0) {
-    request.slots.push_back(computed_slot);
-    *slot_taken = true;
-  }
+  if (computed_slot >= 0) request.slots.push_back(computed_slot);
   ++counters_.generated_tokens;
   chunk.token_ids.push_back(sampled.token);
   if (params.return_logprob || params.top_logprobs > 0) chunk.logprobs.push_back(sampled);

@@ -117,9 +117,9 @@ class Scheduler {
   // Samples from one row of logits (a copy); false when the request finished instead.
   bool sample_next(Request& request, const float* logits, SampledToken* sampled);
   // Appends a sampled token as output (with `computed_slot` when its KV row is already computed),
-  // or finishes the request on it; returns false once the request is finished.
-  bool accept_token(Request& request, const SampledToken& sampled, int32_t computed_slot = -1,
-                    bool* slot_taken = nullptr);
+  // or finishes the request on it (an end token is not appended); returns false once the request is
+  // finished.
+  bool accept_token(Request& request, const SampledToken& sampled, int32_t computed_slot = -1);
   void cache_prefix(Request& request);
   void finish(Request& request, const std::string& reason, const std::string& matched_stop = "",
               const std::string& error = "", int32_t matched_stop_token = -1);

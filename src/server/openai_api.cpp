@@ -352,12 +352,13 @@ struct StreamedReply {
     ordered_json fields = ordered_json::object();
     if (!piece.content.empty()) fields["content"] = piece.content;
     if (!piece.reasoning.empty()) fields["reasoning_content"] = piece.reasoning;
-    if (piece.tool_calls.empty() || (single_call && calls_sent == 1)) return fields;
+    const size_t allowed = single_call ? (calls_sent == 0 ? 1 : 0) : piece.tool_calls.size();
+    const size_t count = std::min(piece.tool_calls.size(), allowed);
+    if (count == 0) return fields;
     ordered_json calls = ordered_json::array();
-    for (const ToolCall& call : piece.tool_calls) {
-      if (single_call && calls_sent == 1) break;
+    for (size_t k = 0; k < count; ++k) {
       ordered_json streamed = {{"index", calls_sent}};
-      streamed.update(tool_call_json(call, call_id, calls_sent++));
+      streamed.update(tool_call_json(piece.tool_calls[k], call_id, calls_sent++));
       calls.push_back(std::move(streamed));
     }
     fields["tool_calls"] = std::move(calls);
