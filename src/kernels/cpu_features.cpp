@@ -30,9 +30,36 @@ bool cpu_has_avx_vnni() {
   return has;
 }
 
+bool cpu_has_avx512() {
+  static const bool has = [] {
+    if (!cpu_has_avx2() || std::getenv("CPM_DISABLE_AVX512") != nullptr) return false;
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("avx512f") != 0;  // false too where the OS does not save zmm state
+#else
+    return false;
+#endif
+  }();
+  return has;
+}
+
+bool cpu_has_avx512_vnni() {
+#if defined(__x86_64__)
+  static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512vnni");
+  return has;
+#else
+  return false;
+#endif
+}
+
 const char* kernel_instruction_set() {
-  if (cpu_has_avx_vnni()) return "avx2+avx-vnni";
-  return cpu_has_avx2() ? "avx2" : "portable";
+  static const std::string name = [] {
+    if (!cpu_has_avx2()) return std::string("portable");
+    std::string set = cpu_has_avx_vnni() ? "avx2+avx-vnni" : "avx2";
+    if (cpu_has_avx512()) set += "+avx512f";
+    if (cpu_has_avx512_vnni()) set += "+avx512-vnni";
+    return set;
+  }();
+  return name.c_str();
 }
 
 std::string cpu_model_name() {

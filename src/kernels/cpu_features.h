@@ -11,8 +11,15 @@ bool cpu_has_avx2();
 // set. The kernels give the same bits either way; this only picks the faster instructions.
 bool cpu_has_avx_vnni();
 
-// The instruction set the kernels run on: "avx2+avx-vnni", "avx2" or "portable". Benchmarks record it,
-// so figures from different machines say what they compare.
+// True when cpu_has_avx2() and the CPU (and OS) have AVX-512F, and CPM_DISABLE_AVX512 is not set: the
+// packed float GEMM uses it, with the same bits as its AVX2 form.
+bool cpu_has_avx512();
+// True when cpu_has_avx512() and the CPU has AVX512-VNNI: the quantized prefill panels use it (same bits).
+bool cpu_has_avx512_vnni();
+
+// The instruction set the kernels run on: "avx2" or "avx2+avx-vnni", then "+avx512f" and
+// "+avx512-vnni" where used; or "portable". Benchmarks record it, so figures from different machines
+// say what they compare.
 const char* kernel_instruction_set();
 // The CPU's model name as the kernel reports it (/proc/cpuinfo), or "unknown".
 std::string cpu_model_name();

@@ -16,6 +16,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "kernels/cpu_features.h"
 #include "kernels/matmul_tiles.h"
 #include "kernels/weight_loads_avx2.h"
 
@@ -135,6 +136,13 @@ void packed_task(const float* packed_x, int64_t rows, const MatrixView& w, int64
     const bool accumulate = k0 > 0;
     for (int64_t t0 = 0; t0 < tiles; t0 += kPackedRowBlock / kPackedTileRows) {
       const int64_t t1 = std::min(tiles, t0 + kPackedRowBlock / kPackedTileRows);
+      if (cpu_has_avx512()) {
+        const int64_t r0 = t0 * kPackedTileRows;
+        packed_block_avx512(packed_x + packed_tile_offset(tiles, k0, depth, t0),
+                            std::min(rows, t1 * kPackedTileRows) - r0, packed_w, o_end - o_begin, depth,
+                            y + r0 * y_stride + o_begin, y_stride, accumulate);
+        continue;
+      }
       for (int64_t o = o_begin; o < o_end; o += kPackedTileOutputs) {
         const float* b = packed_w + (o - o_begin) * depth;
         for (int64_t t = t0; t < t1; ++t) {

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 
+#include "kernels/cpu_features.h"
 #include "kernels/matmul_panels_body.h"
 #include "kernels/matmul_tiles.h"
 #include "kernels/quant_blocks.h"
@@ -236,17 +237,25 @@ void group_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
 // 25.1/23.8 at 96, then about level.
 constexpr int64_t kPanelMinRows = 8, kGroupedPanelMinRows = 80;
 
+// The panels of this build, or of AVX-512 with VNNI where the CPU has it (same bits).
+template <DType kType>
+void widest_panels(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin,
+                   int64_t o_end, float* y, int64_t y_stride) {
+  if (cpu_has_avx512_vnni()) return quant_panels_avx512(xq, rows, w, o_begin, o_end, y, y_stride);
+  panels<kType>(xq, rows, w, o_begin, o_end, y, y_stride);
+}
+
 template <DType kType>
 void quant_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin, int64_t o_end,
                  float* y, int64_t y_stride) {
   if (w.layout == MatrixLayout::kRowGroupsOf8) {  // o_begin is a multiple of kRowsPerGroup
-    if (rows >= kGroupedPanelMinRows) return panels<kType>(xq, rows, w, o_begin, o_end, y, y_stride);
+    if (rows >= kGroupedPanelMinRows) return widest_panels<kType>(xq, rows, w, o_begin, o_end, y, y_stride);
     return group_range<kType>(xq, rows, w, o_begin, o_end, y, y_stride);
   }
   if (rows < 4) {
     quant_tiles<kType, 1, 2>(xq, rows, w, o_begin, o_end, y, y_stride);  // decode: eight weight streams
   } else if (rows >= kPanelMinRows) {
-    panels<kType>(xq, rows, w, o_begin, o_end, y, y_stride);  // prefill: packing pays for itself
+    widest_panels<kType>(xq, rows, w, o_begin, o_end, y, y_stride);  // prefill: packing pays for itself
   } else {
     quant_tiles<kType, 4, 1>(xq, rows, w, o_begin, o_end, y, y_stride);
   }

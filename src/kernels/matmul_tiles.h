@@ -39,6 +39,10 @@ void quant_panels_avxvnni(const ActivationBlock* xq, int64_t rows, const MatrixV
                           int64_t o_end, float* y, int64_t y_stride);
 void quant_range_avxvnni(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin,
                          int64_t o_end, float* y, int64_t y_stride);
+// The same with AVX-512 and its VNNI (sixteen weight rows per instruction; same bits); only where
+// cpu_has_avx512_vnni().
+void quant_panels_avx512(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin,
+                         int64_t o_end, float* y, int64_t y_stride);
 // The packed GEMM for float weights (matmul_packed_avx2.cpp), SummationOrder::kFastest. x is packed
 // once per product: per depth block of kPackedDepth columns (the last may be shorter), per tile of
 // kPackedTileRows rows (the last padded with zeros), each column's 6 values in turn.
@@ -59,6 +63,12 @@ void pack_rows_avx2(const float* x, int64_t rows, int64_t x_stride, int64_t cols
 // fewer than kPackedTileOutputs are left (the batch-invariant tiles).
 void packed_range_avx2(const float* packed_x, const float* x, int64_t rows, int64_t x_stride,
                        const MatrixView& w, int64_t o_begin, int64_t o_end, float* y, int64_t y_stride);
+// The inner loops of packed_range_avx2 for AVX-512F (matmul_packed_avx512.cpp; only where
+// cpu_has_avx512()): the row tiles covering `rows` rows from `a` (one depth block of the packed x,
+// tile after tile) against `outputs` packed outputs (a multiple of kPackedTileOutputs) at `b`, over
+// `depth` steps, into c (added to when `accumulate`). The same bits as the AVX2 tiles.
+void packed_block_avx512(const float* a, int64_t rows, const float* b, int64_t outputs, int64_t depth,
+                         float* c, int64_t c_stride, bool accumulate);
 void matmul_range_portable(const float* x, const ActivationBlock* xq, int64_t rows, int64_t x_stride,
                            const MatrixView& w, int64_t o_begin, int64_t o_end, float* y, int64_t y_stride);
 

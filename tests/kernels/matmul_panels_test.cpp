@@ -94,11 +94,13 @@ TEST_P(PanelMatmulTest, ManyRowsAreBitwiseEachRowAloneAndTheReference) {
 using PanelKernel = void (*)(const kernels::ActivationBlock*, int64_t, const MatrixView&, int64_t, int64_t,
                              float*, int64_t);
 
-// Both builds of the panel kernel this CPU can run: AVX2 byte products, and AVX-VNNI's vpdpbusd.
+// Every build of the panel kernel this CPU can run: AVX2 byte products, AVX-VNNI's vpdpbusd, and
+// AVX-512's.
 std::vector<std::pair<const char*, PanelKernel>> panel_kernels() {
   std::vector<std::pair<const char*, PanelKernel>> kernels;
   if (cpu_has_avx2()) kernels.emplace_back("avx2", kernels::quant_panels_avx2);
   if (cpu_has_avx_vnni()) kernels.emplace_back("avxvnni", kernels::quant_panels_avxvnni);
+  if (cpu_has_avx512_vnni()) kernels.emplace_back("avx512", kernels::quant_panels_avx512);
   return kernels;
 }
 
