@@ -70,7 +70,7 @@ check "bench figures are measured and consistent" node -e '
   for (const k of ["prefill_tokens_per_s", "decode_tokens_per_s", "weight_bytes_per_token", "memory_bandwidth_gb_s",
                    "decode_roofline_fraction", "peak_rss_bytes", "fma_peak_gflop_s", "decode_step_limit_fraction"])
     if (!(r[k] > 0)) throw new Error(k + " = " + r[k]);
-  if (!["avx2+avx-vnni", "avx2", "portable"].includes(r.kernels)) throw new Error("kernels = " + r.kernels);
+  if (!/^(portable|avx2(\+avx-vnni)?(\+avx512f(\+avx512-vnni)?)?)$/.test(r.kernels)) throw new Error("kernels = " + r.kernels);
   if (typeof r.cpu !== "string" || r.cpu.length === 0) throw new Error("cpu = " + r.cpu);
   if (r.deterministic_inference !== false) throw new Error("deterministic_inference = " + r.deterministic_inference);
   // Latent attention: every head scores the 288-wide row and sums its latent, over 8 + 5/2 cached tokens.
