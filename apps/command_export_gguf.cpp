@@ -52,7 +52,7 @@ int run_export_gguf(const ExportGgufFlags& flags) {
   // No --dtype at load: the exporter converts one tensor at a time while writing, so an 8 GB
   // checkpoint never needs a second in-memory copy.
   WeightLoadOptions load_options;
-  load_options.group_rows = false;  // written as stored: row-major
+  load_options.place_matrices = false;  // written as stored: row-major
   load_options.decode_kv_b_q8_0 = false;
   std::shared_ptr<const ModelWeights> weights = ModelWeights::load(flags.model_path, load_options);
   for (const std::string& warning : weights->warnings()) std::cerr << "warning: " << warning << "\n";

@@ -33,7 +33,7 @@ int run_quantize(const QuantizeFlags& flags) {
     fail("--out must differ from --model-path");
   ThreadPool pool(flags.threads);
   WeightLoadOptions options{dtype, &pool, true};
-  options.group_rows = false;  // written as stored: row-major
+  options.place_matrices = false;  // written as stored: row-major
   options.decode_kv_b_q8_0 = false;
   auto weights = ModelWeights::load(flags.model_path, options);
   for (const std::string& warning : weights->warnings()) std::cerr << "warning: " << warning << "\n";

@@ -154,7 +154,7 @@ std::vector<std::string> add_minicpm3_to_gguf(const std::shared_ptr<const ModelW
   ThreadPool* pool = options.pool;
   auto add_matrix = [&](const std::string& name, const MatrixView* m, GgufMatrixRole role) {
     if (m->layout != MatrixLayout::kRows)
-      fail("internal: GGUF export needs the weights loaded with WeightLoadOptions::group_rows off");
+      fail("internal: GGUF export needs the weights loaded with WeightLoadOptions::place_matrices off");
     const DType type = gguf_matrix_dtype(role, m->dtype, m->cols, target);
     if (dtype_info(type).block_size > 1 && m->cols % dtype_info(type).block_size != 0) {
       fail("cannot store ", name, " as ", dtype_name(type), ": its width ", m->cols, " is not a multiple of ",

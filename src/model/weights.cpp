@@ -33,6 +33,20 @@ void check_shape(const TensorInfo& tensor, const std::vector<int64_t>& expected)
   }
 }
 
+// m's rows, back to back (a column slice's rows leave the other columns behind), at out.
+MatrixView copy_rows(const MatrixView& m, uint8_t* out, ThreadPool& pool) {
+  const int64_t row_bytes = dtype_bytes(m.dtype, m.cols);
+  const int64_t grain = std::max<int64_t>(1, (1 << 20) / row_bytes);  // about 1 MB a task
+  pool.parallel_for(m.rows, grain, [&](int, int64_t begin, int64_t end) {
+    if (m.row_bytes == row_bytes) {
+      std::memcpy(out + begin * row_bytes, m.row(begin), (end - begin) * row_bytes);
+    } else {
+      for (int64_t r = begin; r < end; ++r) std::memcpy(out + r * row_bytes, m.row(r), row_bytes);
+    }
+  });
+  return MatrixView{m.dtype, m.rows, m.cols, out, row_bytes, MatrixLayout::kRows};
+}
+
 }  // namespace
 
 MatrixView ModelWeights::matrix(const std::string& name, int64_t rows, int64_t cols) {
@@ -85,36 +99,55 @@ std::shared_ptr<ModelWeights> ModelWeights::load(const std::string& model_dir,
     return *own_pool;
   };
   if (options.dtype && *options.dtype != weights->matrix_dtype()) weights->convert(options, pool());
-  if (options.group_rows) weights->group_rows(pool);
+  if (options.place_matrices) weights->place_matrices(pool);
   if (options.decode_kv_b_q8_0) weights->quantize_kv_b_for_decode(pool);
   return weights;
 }
 
-// The matrices only matmul reads: not the embedding (rows are looked up), nor kv_b_proj (latent
-// attention reads its rows), nor an lm_head tied to the embedding.
-void ModelWeights::group_rows(const std::function<ThreadPool&()>& pool) {
-  std::vector<MatrixView*> matrices;
+// Every matrix the forward pass reads moves into one buffer of huge pages (core/large_buffer.h), off
+// the checkpoint's mapped 4 KB pages (or a conversion's heap): on a Zen 5 (2 cores), bf16 decode
+// streamed its weights 1.4-2.6x as fast from there (docs/PERFORMANCE.md). Block-quantized matrices
+// that only matmul reads are grouped by eight rows on the way where the kernels want it; the others
+// (the embedding, kv_b_proj, whose rows are read directly, and float matrices) are copied as they are.
+void ModelWeights::place_matrices(const std::function<ThreadPool&()>& pool) {
+  const bool tied = lm_head_.data == embed_tokens_.data;
+  std::vector<MatrixView*> matrices = {&embed_tokens_};
+  if (!tied) matrices.push_back(&lm_head_);
   for (LayerWeights& l : layers_) {
-    matrices.insert(matrices.end(), {&l.q_a_proj, &l.q_b_proj, &l.kv_a_proj_with_mqa, &l.o_proj, &l.gate_proj,
-                                     &l.up_proj, &l.down_proj});
+    matrices.insert(matrices.end(), {&l.q_a_proj, &l.q_b_proj, &l.kv_a_proj_with_mqa, &l.kv_b_proj, &l.o_proj,
+                                     &l.gate_proj, &l.up_proj, &l.down_proj});
   }
-  if (lm_head_.data != embed_tokens_.data) matrices.push_back(&lm_head_);
-  std::erase_if(matrices, [](const MatrixView* m) { return !matmul_prefers_row_groups(*m); });
-  if (matrices.empty()) return;
+  std::erase_if(matrices, [](const MatrixView* m) { return m->rows == 0 || m->cols == 0; });
+  const auto read_whole_rows = [&](const MatrixView* m) {
+    if (m == &embed_tokens_) return true;
+    for (const LayerWeights& l : layers_)
+      if (m == &l.kv_b_proj) return true;
+    return false;
+  };
+  const auto grouped = [&](const MatrixView* m) {
+    return !read_whole_rows(m) && matmul_prefers_row_groups(*m);
+  };
   // One buffer for all (each matrix at a cache line), not one per matrix rounded to 2 MB.
   constexpr int64_t kAlign = 64;
   std::vector<int64_t> offsets;
   int64_t total = 0;
-  for (const MatrixView* matrix : matrices) {
+  for (const MatrixView* m : matrices) {
     offsets.push_back(total);
-    total += (grouped_bytes(*matrix) + kAlign - 1) / kAlign * kAlign;
+    total += ((grouped(m) ? grouped_bytes(*m) : m->num_bytes()) + kAlign - 1) / kAlign * kAlign;
   }
-  grouped_ = LargeBuffer(static_cast<size_t>(total));
+  if (total == 0) return;
+  placed_ = LargeBuffer(static_cast<size_t>(total));
   for (size_t i = 0; i < matrices.size(); ++i) {
     const MatrixView replaced = *matrices[i];
-    *matrices[i] = cpm::group_rows(replaced, grouped_.data() + offsets[i], pool());
+    uint8_t* out = placed_.data() + offsets[i];
+    if (grouped(matrices[i])) {
+      *matrices[i] = cpm::group_rows(replaced, out, pool());
+    } else {
+      *matrices[i] = copy_rows(replaced, out, pool());
+    }
     release(replaced);
   }
+  if (tied) lm_head_ = embed_tokens_;
 }
 
 void ModelWeights::quantize_kv_b_for_decode(const std::function<ThreadPool&()>& get_pool) {
@@ -242,7 +275,8 @@ std::vector<std::pair<std::string, const MatrixView*>> ModelWeights::named_matri
   if (lm_head_.data != embed_tokens_.data) out.push_back({"lm_head.weight", &lm_head_});
   for (const auto& [name, matrix] : out) {
     if (matrix->layout != MatrixLayout::kRows)
-      fail("internal: ", name, " is grouped by rows; writers load with WeightLoadOptions::group_rows off");
+      fail("internal: ", name,
+           " is grouped by rows; writers load with WeightLoadOptions::place_matrices off");
   }
   return out;
 }

@@ -53,10 +53,11 @@ struct WeightLoadOptions {
   int tp_size = 1;
   // Data-parallel attention: every rank keeps all attention heads (the MLP and vocabulary are split).
   bool dp_attention = false;
-  // Block-quantized matrices that only matmul reads are grouped by eight rows where the kernels run
-  // faster so (kernels/row_groups.h; their checkpoint bytes are then dropped from memory). Writers of
-  // checkpoints turn this off: named_matrices() refuses grouped matrices.
-  bool group_rows = true;
+  // Every matrix moves into memory of huge pages, off the mapped checkpoint (whose pages are then
+  // dropped); block-quantized matrices that only matmul reads are grouped by eight rows on the way
+  // where the kernels run faster so (kernels/row_groups.h). Writers of checkpoints, which read each
+  // matrix once, turn this off: named_matrices() refuses grouped matrices.
+  bool place_matrices = true;
   // Under the block formats, q8_0 copies of kv_b_proj for decode (LayerWeights::kv_b_absorb), where
   // the shapes allow whole blocks (nope and kv_lora_rank multiples of 32, v of 8). Writers turn it off.
   bool decode_kv_b_q8_0 = true;
@@ -84,7 +85,7 @@ class ModelWeights {
   // The storage type of the projection matrices ("mixed" is not possible: one type for all).
   DType matrix_dtype() const { return layers_.empty() ? embed_tokens_.dtype : layers_[0].q_a_proj.dtype; }
   // Every matrix with its checkpoint name, for writers (quantize, export-gguf); needs
-  // WeightLoadOptions::group_rows off.
+  // WeightLoadOptions::place_matrices off.
   std::vector<std::pair<std::string, const MatrixView*>> named_matrices() const;
   std::vector<std::pair<std::string, const std::vector<float>*>> named_vectors() const;
 
@@ -93,8 +94,7 @@ class ModelWeights {
   void bind_tensors();
   void keep_shard();
   void convert(const WeightLoadOptions& options, ThreadPool& pool);
-  // pool() is called only when some matrix is grouped.
-  void group_rows(const std::function<ThreadPool&()>& pool);
+  void place_matrices(const std::function<ThreadPool&()>& pool);
   void release(const MatrixView& replaced);
   void quantize_kv_b_for_decode(const std::function<ThreadPool&()>& pool);
   MatrixView matrix(const std::string& name, int64_t rows, int64_t cols);
@@ -111,7 +111,7 @@ class ModelWeights {
   std::vector<LayerWeights> layers_;
   std::vector<std::string> warnings_;
   std::vector<std::vector<uint8_t>> converted_;  // storage of matrices converted at load
-  LargeBuffer grouped_;                          // storage of the matrices grouped by rows
+  LargeBuffer placed_;                           // storage of the matrices (place_matrices)
   LargeBuffer decode_kv_b_;                      // storage of kv_b_absorb and kv_b_expand
 };
 

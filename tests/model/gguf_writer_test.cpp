@@ -317,7 +317,7 @@ TEST_P(GgufExportTypeTest, TensorsAreTheWeightsCpmserveRuns) {
     return;
   }
   WeightLoadOptions load_options{dtype, &pool};
-  load_options.group_rows = false;  // compared byte for byte, row-major
+  load_options.place_matrices = false;  // compared byte for byte, row-major
   auto runs = ModelWeights::load(dir, load_options);
   std::map<std::string, const MatrixView*> by_name;
   for (const auto& [name, m] : runs->named_matrices()) by_name[name] = m;

@@ -65,7 +65,7 @@ TEST_P(QuantizationTest, RowGroupsGiveTheSameLogits) {
   for (DType dtype : {DType::kQ8_0, DType::kQ4_0}) {
     SCOPED_TRACE(dtype_name(dtype));
     WeightLoadOptions row_major{dtype, &pool};
-    row_major.group_rows = false;
+    row_major.place_matrices = false;
     MiniCPM3 plain(ModelWeights::load(dir, row_major), {}, pool);
     MiniCPM3 grouped(ModelWeights::load(dir, {dtype, &pool}), {}, pool);
     const MatrixLayout expected = cpu_has_avx2() ? MatrixLayout::kRowGroupsOf8 : MatrixLayout::kRows;
