@@ -145,16 +145,16 @@ void for_output_ranges(ThreadPool& pool, std::initializer_list<MatmulOutput> out
 // SummationOrder::kFastest over float weights: x packed once for all outputs, at most
 // kPackedPassRows rows at a time (the packed copy of 512 rows of down_proj's input is 13 MB).
 constexpr int64_t kPackedPassRows = 516;  // a multiple of the 6-row tiles
-// Outputs per task: at most 96 (96 weight rows packed over one depth block are 96 KB, in L2).
-constexpr int64_t kPackedOutputGrain = 96;
-
-// The task size, in 16-output tiles of at most kPackedOutputGrain, that splits the products' tiles
-// most evenly over the threads: 2560 outputs in 96s are 27 tasks, 14 on one of two threads and 13 on
-// the other; in 80s they are 32, 16 on each. Ties go to the larger task.
+// The task size, in 16-output tiles, that splits the products' tiles most evenly over the threads:
+// 2560 outputs in 96s are 27 tasks, 14 on one of two threads and 13 on the other; in 80s they are 32,
+// 16 on each. Ties go to the larger task. Tasks of 3 to 6 tiles for the AVX2 tiles (96 outputs packed
+// over one depth block are 96 KB, in L2); of 8 or 4 for the AVX-512 tiles, whose fastest form takes
+// 4 tiles (64 outputs) at once.
 int64_t packed_output_grain(const ThreadPool& pool, std::initializer_list<MatmulOutput> outputs) {
   const int64_t threads = std::max(1, pool.num_threads());
-  int64_t best_grain = kPackedOutputGrain, best_load = INT64_MAX;
-  for (int64_t tiles = kPackedOutputGrain / kernels::kPackedTileOutputs; tiles >= 3; --tiles) {
+  const bool avx512 = cpu_has_avx512();
+  int64_t best_grain = 0, best_load = INT64_MAX;
+  for (int64_t tiles = avx512 ? 8 : 6; tiles >= 3; tiles -= avx512 ? 4 : 1) {
     const int64_t grain = tiles * kernels::kPackedTileOutputs;
     int64_t units = 0;
     for (const MatmulOutput& out : outputs) units += (out.w->rows + grain - 1) / grain;

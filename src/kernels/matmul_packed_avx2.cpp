@@ -24,9 +24,9 @@ namespace cpm::kernels {
 
 namespace {
 
-// Packed weights of one task: up to kPackedTaskOutputs outputs over one depth block (96 KB, in L2
-// next to a block of packed rows).
-constexpr int64_t kPackedTaskOutputs = 96;
+// Packed weights of one task: up to 96 outputs over one depth block (96 KB, in L2 next to a block of
+// packed rows), 128 for the AVX-512 tiles (matmul.cpp's packed_output_grain says why).
+constexpr int64_t kPackedTaskOutputs = 128, kPackedTaskOutputsAvx2 = 96;
 // Row tiles run per output group before the next group: 96 rows over one depth block, 96 KB.
 constexpr int64_t kPackedRowBlock = 96;
 static_assert(kPackedRowBlock % kPackedTileRows == 0 && kPackedTaskOutputs % kPackedTileOutputs == 0);
@@ -159,8 +159,9 @@ template <DType kType>
 void packed_range(const float* packed_x, const float* x, int64_t rows, int64_t x_stride, const MatrixView& w,
                   int64_t o_begin, int64_t o_end, float* y, int64_t y_stride) {
   const int64_t packed_end = o_begin + (o_end - o_begin) / kPackedTileOutputs * kPackedTileOutputs;
-  for (int64_t o = o_begin; o < packed_end; o += kPackedTaskOutputs)
-    packed_task<kType>(packed_x, rows, w, o, std::min(o + kPackedTaskOutputs, packed_end), y, y_stride);
+  const int64_t task = cpu_has_avx512() ? kPackedTaskOutputs : kPackedTaskOutputsAvx2;
+  for (int64_t o = o_begin; o < packed_end; o += task)
+    packed_task<kType>(packed_x, rows, w, o, std::min(o + task, packed_end), y, y_stride);
   // Fewer than 16 outputs left: the batch-invariant tiles.
   if (packed_end < o_end) matmul_range_avx2(x, nullptr, rows, x_stride, w, packed_end, o_end, y, y_stride);
 }
