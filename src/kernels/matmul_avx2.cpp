@@ -121,16 +121,24 @@ void float_outputs(const float* x, int64_t rows, int64_t x_stride, const MatrixV
   for (; r < rows; ++r) float_tile<kType, O, 1>(x + r * x_stride, x_stride, w, o, y + r * y_stride, y_stride);
 }
 
+template <DType kType, int O>
+void float_rows(const float* x, int64_t rows, int64_t x_stride, const MatrixView& w, int64_t o_begin,
+                int64_t o_end, float* y, int64_t y_stride) {
+  int64_t o = o_begin;
+  for (; o + O <= o_end; o += O) float_outputs<kType, O>(x, rows, x_stride, w, o, y, y_stride);
+  for (; o < o_end; ++o) float_outputs<kType, 1>(x, rows, x_stride, w, o, y, y_stride);
+}
+
 template <DType kType>
 void float_decode(const float* x, int64_t rows, int64_t x_stride, const MatrixView& w, int64_t o_begin,
                   int64_t o_end, float* y, int64_t y_stride) {
-  // Weight rows in flight. Two: on a Zen 4 at 45-50 GB/s a token's bf16 products streamed 41-45 GB/s
-  // against 36-41 with eight (three and four as eight, one at 28: one accumulator waits on the FMA).
-  constexpr int kOutputs = 2;
-  int64_t o = o_begin;
-  for (; o + kOutputs <= o_end; o += kOutputs)
-    float_outputs<kType, kOutputs>(x, rows, x_stride, w, o, y, y_stride);
-  for (; o < o_end; ++o) float_outputs<kType, 1>(x, rows, x_stride, w, o, y, y_stride);
+  // Weight rows in flight. On a Zen 4 at 45-50 GB/s a token's bf16 products streamed 41-45 GB/s with
+  // two against 36-41 with eight (three and four as eight, one at 28: one accumulator waits on the
+  // FMA). On a Zen 5, bf16 decode ran 27-30% faster with four than with two (alternated, 6.39-6.51
+  // against 4.93-5.04 tokens/s) and level with eight (docs/PERFORMANCE.md). Single rows take four;
+  // tiles of kFloatDecodeRows rows keep two (four would need more than sixteen registers).
+  if (rows < kFloatDecodeRows) return float_rows<kType, 4>(x, rows, x_stride, w, o_begin, o_end, y, y_stride);
+  float_rows<kType, 2>(x, rows, x_stride, w, o_begin, o_end, y, y_stride);
 }
 
 // Prefill over float weights in panels: a panel is kFloatPanelOutputs weight rows over kFloatPanelWidth
