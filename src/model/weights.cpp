@@ -111,40 +111,36 @@ std::shared_ptr<ModelWeights> ModelWeights::load(const std::string& model_dir,
 // (the embedding, kv_b_proj, whose rows are read directly, and float matrices) are copied as they are.
 void ModelWeights::place_matrices(const std::function<ThreadPool&()>& pool) {
   const bool tied = lm_head_.data == embed_tokens_.data;
-  std::vector<MatrixView*> matrices = {&embed_tokens_};
-  if (!tied) matrices.push_back(&lm_head_);
+  struct Placement {
+    MatrixView* matrix;
+    bool grouped;  // else copied as it is
+  };
+  // The embedding and kv_b_proj are read by rows, never grouped.
+  std::vector<Placement> placements = {{&embed_tokens_, false}};
+  const auto add = [&](MatrixView* m) { placements.push_back({m, matmul_prefers_row_groups(*m)}); };
+  if (!tied) add(&lm_head_);
   for (LayerWeights& l : layers_) {
-    matrices.insert(matrices.end(), {&l.q_a_proj, &l.q_b_proj, &l.kv_a_proj_with_mqa, &l.kv_b_proj, &l.o_proj,
-                                     &l.gate_proj, &l.up_proj, &l.down_proj});
+    for (MatrixView* m :
+         {&l.q_a_proj, &l.q_b_proj, &l.kv_a_proj_with_mqa, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj})
+      add(m);
+    placements.push_back({&l.kv_b_proj, false});
   }
-  std::erase_if(matrices, [](const MatrixView* m) { return m->rows == 0 || m->cols == 0; });
-  const auto read_whole_rows = [&](const MatrixView* m) {
-    if (m == &embed_tokens_) return true;
-    for (const LayerWeights& l : layers_)
-      if (m == &l.kv_b_proj) return true;
-    return false;
-  };
-  const auto grouped = [&](const MatrixView* m) {
-    return !read_whole_rows(m) && matmul_prefers_row_groups(*m);
-  };
+  std::erase_if(placements, [](const Placement& p) { return p.matrix->rows == 0 || p.matrix->cols == 0; });
   // One buffer for all (each matrix at a cache line), not one per matrix rounded to 2 MB.
   constexpr int64_t kAlign = 64;
   std::vector<int64_t> offsets;
   int64_t total = 0;
-  for (const MatrixView* m : matrices) {
+  for (const Placement& p : placements) {
     offsets.push_back(total);
-    total += ((grouped(m) ? grouped_bytes(*m) : m->num_bytes()) + kAlign - 1) / kAlign * kAlign;
+    total += ((p.grouped ? grouped_bytes(*p.matrix) : p.matrix->num_bytes()) + kAlign - 1) / kAlign * kAlign;
   }
   if (total == 0) return;
   placed_ = LargeBuffer(static_cast<size_t>(total));
-  for (size_t i = 0; i < matrices.size(); ++i) {
-    const MatrixView replaced = *matrices[i];
+  for (size_t i = 0; i < placements.size(); ++i) {
+    const auto [matrix, grouped] = placements[i];
+    const MatrixView replaced = *matrix;
     uint8_t* out = placed_.data() + offsets[i];
-    if (grouped(matrices[i])) {
-      *matrices[i] = cpm::group_rows(replaced, out, pool());
-    } else {
-      *matrices[i] = copy_rows(replaced, out, pool());
-    }
+    *matrix = grouped ? cpm::group_rows(replaced, out, pool()) : copy_rows(replaced, out, pool());
     release(replaced);
   }
   if (tied) lm_head_ = embed_tokens_;
