@@ -68,9 +68,10 @@ constexpr int64_t kFloatPrefetchBytes = 8192;
 
 // Decode: R activation rows against O weight rows streamed at once. Short streams are more than the
 // hardware prefetcher follows well, so each line read asks for the line at the same place in a later
-// tile's rows (the next tile the thread runs, or further for short rows) into L2. On a Zen 4 that streamed
+// tile's rows (the next tile the thread runs, or further for short rows). On a Zen 4 asking into L2 streamed
 // bf16 at 1.2-1.9x the speed of asking for each row's line 1 KB ahead into L1, which had measured best on the
-// machines before (docs/PERFORMANCE.md).
+// machines before. Single rows ask into L1: on a Zen 5 a token's bf16 products streamed 7-12% faster
+// so with four rows in flight, and level with eight (docs/PERFORMANCE.md).
 template <DType kType, int O, int R>
 void float_tile(const float* x, int64_t x_stride, const MatrixView& w, int64_t o, float* y,
                 int64_t y_stride) {
@@ -87,7 +88,8 @@ void float_tile(const float* x, int64_t x_stride, const MatrixView& w, int64_t o
     if constexpr (O > 1) {
       if (i % (64 / kElementBytes) == 0)
         for (int c = 0; c < O; ++c)
-          _mm_prefetch(reinterpret_cast<const char*>(rows[c] + i * kElementBytes + next_tile), _MM_HINT_T1);
+          _mm_prefetch(reinterpret_cast<const char*>(rows[c] + i * kElementBytes + next_tile),
+                       R == 1 ? _MM_HINT_T0 : _MM_HINT_T1);
     }
     if constexpr (R == 1) {  // the weights widened as they are used
       const __m256 activations = _mm256_loadu_ps(x + i);
@@ -134,10 +136,11 @@ void float_decode(const float* x, int64_t rows, int64_t x_stride, const MatrixVi
                   int64_t o_end, float* y, int64_t y_stride) {
   // Weight rows in flight. On a Zen 4 at 45-50 GB/s a token's bf16 products streamed 41-45 GB/s with
   // two against 36-41 with eight (three and four as eight, one at 28: one accumulator waits on the
-  // FMA). On a Zen 5, bf16 decode ran 27-30% faster with four than with two (alternated, 6.39-6.51
-  // against 4.93-5.04 tokens/s) and level with eight (docs/PERFORMANCE.md). Single rows take four;
-  // tiles of kFloatDecodeRows rows keep two (four would need more than sixteen registers).
-  if (rows < kFloatDecodeRows) return float_rows<kType, 4>(x, rows, x_stride, w, o_begin, o_end, y, y_stride);
+  // FMA). On a Zen 5 bf16 decode ran 27-30% faster with four than with two, and a token's products
+  // streamed 48-51 GB/s with eight against 42-47 with four, 45-50 with twelve and 48 with sixteen
+  // (docs/PERFORMANCE.md). Single rows take eight; tiles of kFloatDecodeRows rows keep two (four
+  // would need more than sixteen registers).
+  if (rows < kFloatDecodeRows) return float_rows<kType, 8>(x, rows, x_stride, w, o_begin, o_end, y, y_stride);
   float_rows<kType, 2>(x, rows, x_stride, w, o_begin, o_end, y, y_stride);
 }
 
