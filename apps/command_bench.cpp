@@ -133,6 +133,7 @@ RepeatResult run_once(MiniCPM3& model, Communicator& group, const BenchFlags& fl
 // decode is put against the mean of the two, and both are reported.
 struct MachineFigures {
   double bandwidth_before = 0, bandwidth_after = 0, fma_peak = 0, weight_bytes = 0;
+  double placed_bytes = 0, huge_page_bytes = 0;  // huge_page_bytes < 0: not known
   double bandwidth() const { return (bandwidth_before + bandwidth_after) / 2; }
 };
 
@@ -146,15 +147,20 @@ void sum_over_group(Communicator& group, double* figures, int count) {
 
 MachineFigures measure_machine(const LoadedModel& loaded, Communicator& group) {
   group.barrier();
-  double figures[3] = {measure_read_bandwidth(*loaded.pool), 0,
-                       static_cast<double>(loaded.weights->weight_bytes_per_token())};
+  // Unknown huge pages on any rank make the sum negative.
+  const int64_t huge = loaded.weights->placed_huge_page_bytes();
+  double figures[5] = {
+      measure_read_bandwidth(*loaded.pool), 0, static_cast<double>(loaded.weights->weight_bytes_per_token()),
+      static_cast<double>(loaded.weights->placed_bytes()), huge < 0 ? -1e30 : static_cast<double>(huge)};
   group.barrier();
   figures[1] = measure_fma_peak(*loaded.pool);
-  sum_over_group(group, figures, 3);
+  sum_over_group(group, figures, 5);
   MachineFigures machine;
   machine.bandwidth_before = machine.bandwidth_after = figures[0];
   machine.fma_peak = figures[1];
   machine.weight_bytes = figures[2];
+  machine.placed_bytes = figures[3];
+  machine.huge_page_bytes = figures[4];
   return machine;
 }
 
@@ -215,7 +221,10 @@ void print_bench(const nlohmann::ordered_json& r) {
       "%.2f tokens/s; decode at %.0f%% of it\n",
       number("fma_peak_gflop_s"), number("attention_flops_per_token") / 1e9,
       number("decode_step_limit_tokens_per_s"), 100 * number("decode_step_limit_fraction"));
-  std::printf("peak RSS %.2f GB\n", number("peak_rss_bytes") / 1e9);
+  std::printf("peak RSS %.2f GB", number("peak_rss_bytes") / 1e9);
+  if (r["weights_huge_page_fraction"].is_number())
+    std::printf("; weights in huge pages: %.1f%%", 100 * number("weights_huge_page_fraction"));
+  std::printf("\n");
   if (!r.contains("communication")) return;
   const nlohmann::ordered_json& c = r["communication"];
   std::printf(
@@ -295,6 +304,11 @@ nlohmann::ordered_json bench_report(const BenchFlags& flags, const LoadedModel& 
                                    {"decode_step_limit_tokens_per_s", step_limit},
                                    {"decode_step_limit_fraction", d.median / step_limit},
                                    {"peak_rss_bytes", peak_resident_bytes()}};
+  // The share of the weights in huge pages: decode streams 4 KB pages slower (null: not known).
+  if (machine.placed_bytes > 0 && machine.huge_page_bytes >= 0)
+    result["weights_huge_page_fraction"] = machine.huge_page_bytes / machine.placed_bytes;
+  else
+    result["weights_huge_page_fraction"] = nullptr;
   if (ranks > 1) result["communication"] = communication_report(repeats, flags, ranks);
   return result;
 }

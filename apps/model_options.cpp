@@ -13,6 +13,20 @@
 
 namespace cpm::app {
 
+namespace {
+
+// Decode streams weights in 4 KB pages markedly slower than in huge pages; the kernel falls back to
+// them when memory is fragmented (often by a large page cache), and the collapse at load may not undo it.
+void warn_about_small_pages(const ModelWeights& weights) {
+  const int64_t placed = weights.placed_bytes(), huge = weights.placed_huge_page_bytes();
+  if (placed <= 0 || huge < 0 || static_cast<double>(huge) >= 0.9 * static_cast<double>(placed)) return;
+  std::cerr << "warning: only " << 100 * huge / placed << "% of the weights are in huge pages (memory is "
+            << "fragmented); decode may run slower. Freeing memory (e.g. as root: sync; echo 3 > "
+               "/proc/sys/vm/drop_caches; echo 1 > /proc/sys/vm/compact_memory) before loading helps\n";
+}
+
+}  // namespace
+
 std::string default_model_path() {
   std::error_code error;
   const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", error);
@@ -151,6 +165,7 @@ LoadedModel load_model(const ModelFlags& flags, Communicator* group) {
     }
   }
   std::cerr << "\n";
+  warn_about_small_pages(*loaded.weights);
   return loaded;
 }
 

@@ -18,6 +18,14 @@ class LargeBuffer {
   uint8_t* data() const { return data_.get(); }
   size_t size() const { return size_; }
 
+  // Bytes of the buffer the kernel backs with huge pages now, from /proc/self/smaps (each mapping's
+  // AnonHugePages, at most its overlap with the buffer); -1 where that file cannot be read.
+  int64_t huge_page_bytes() const;
+  // Asks the kernel to move the buffer's small pages into huge pages now (MADV_COLLAPSE, Linux 6.1+):
+  // on fragmented memory a page fault falls back to 4 KB pages, and decode then streams them slower.
+  // Pages already huge cost nothing. Returns whether the kernel did it for the whole buffer.
+  bool collapse_to_huge_pages();
+
  private:
   struct Free {
     void operator()(uint8_t* p) const;

@@ -82,6 +82,10 @@ class ModelWeights {
   const std::vector<std::string>& warnings() const { return warnings_; }
   // Bytes of weights a decode step reads (every matrix once; the embedding row is negligible).
   int64_t weight_bytes_per_token() const;
+  // Bytes of the matrices placed in huge-page memory at load (0 with WeightLoadOptions::place_matrices
+  // off), and how many of them the kernel backs with huge pages now (-1 where it cannot tell).
+  int64_t placed_bytes() const { return static_cast<int64_t>(placed_.size()); }
+  int64_t placed_huge_page_bytes() const { return placed_.huge_page_bytes(); }
   // The storage type of the projection matrices ("mixed" is not possible: one type for all).
   DType matrix_dtype() const { return layers_.empty() ? embed_tokens_.dtype : layers_[0].q_a_proj.dtype; }
   // Every matrix with its checkpoint name, for writers (quantize, export-gguf); needs

@@ -72,6 +72,8 @@ check "bench figures are measured and consistent" node -e '
     if (!(r[k] > 0)) throw new Error(k + " = " + r[k]);
   if (!/^(portable|avx2(\+avx-vnni)?(\+avx512f(\+avx512-vnni)?)?)$/.test(r.kernels)) throw new Error("kernels = " + r.kernels);
   if (typeof r.cpu !== "string" || r.cpu.length === 0) throw new Error("cpu = " + r.cpu);
+  const huge = r.weights_huge_page_fraction;  // null only where /proc/self/smaps cannot be read
+  if (!(huge === null || (huge >= 0 && huge <= 1))) throw new Error("weights_huge_page_fraction = " + huge);
   if (r.deterministic_inference !== false) throw new Error("deterministic_inference = " + r.deterministic_inference);
   // Latent attention: every head scores the 288-wide row and sums its latent, over 8 + 5/2 cached tokens.
   const perToken = 2 * c.num_attention_heads * (2 * c.kv_lora_rank + c.qk_rope_head_dim);
