@@ -1,7 +1,11 @@
 // cpmserve serve: the HTTP server over the engine, until SIGINT or SIGTERM.
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
+#include <functional>
 #include <iostream>
+#include <mutex>
+#include <string>
 #include <thread>
 
 #include "commands.h"
@@ -21,6 +25,49 @@ struct ServeFlags {
   std::string log_level = "info";
 };
 
+// Waits for SIGINT or SIGTERM on its own thread (they are blocked in every other one). Until a handler
+// is set, a signal ends the process at once: loading and placing several GB of weights takes seconds,
+// and a Ctrl-C then must not wait for it. Once set, the handler shuts down in order.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(const sigset_t& signals) : signals_(signals), thread_([this] { watch(); }) {}
+  ~SignalWatcher() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    pthread_kill(thread_.native_handle(), SIGTERM);  // wakes sigwait if it still waits
+    thread_.join();
+  }
+  // Waits for a handler already running to return.
+  void on_signal(std::function<void(int)> handler) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    handler_ = std::move(handler);
+  }
+
+ private:
+  void watch() {
+    int signal_number = 0;
+    sigwait(&signals_, &signal_number);
+    // Under the lock, so on_signal waits for a running handler before its scope can end.
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return;
+    const std::string name = signal_number == SIGINT ? "SIGINT" : "SIGTERM";
+    if (!handler_) {
+      log_message(LogLevel::kInfo, "received " + name + " while loading: exiting");
+      std::_Exit(128 + signal_number);
+    }
+    log_message(LogLevel::kInfo, "received " + name + ": aborting requests in flight and shutting down");
+    handler_(signal_number);
+  }
+
+  sigset_t signals_;
+  std::mutex mutex_;
+  std::function<void(int)> handler_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 int run_serve(ServeFlags flags) {
   set_log_level(parse_log_level(flags.log_level));
   // Signals go to one thread that shuts down in order; every other thread inherits the mask.
@@ -30,9 +77,12 @@ int run_serve(ServeFlags flags) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  SignalWatcher watcher(signals);
 
   std::unique_ptr<Communicator> group = join_tensor_parallel_group(flags.engine.model.tp_size);
   LoadedModel loaded = load_model(flags.engine.model, group.get());
+  // The other ranks follow rank 0's shutdown (mpirun signals every rank).
+  if (group != nullptr && group->rank() != 0) watcher.on_signal([](int) {});
   // Under tensor parallelism rank 0 serves; the other ranks replay its engine's steps.
   return run_tensor_parallel(group.get(), *loaded.model, [&] {
     std::unique_ptr<EngineSetup> setup = start_engine(flags.engine, loaded);
@@ -42,22 +92,13 @@ int run_serve(ServeFlags flags) {
     log_message(LogLevel::kInfo, "serving " + flags.server.model_path + " on http://" + flags.server.host +
                                      ":" + std::to_string(port) +
                                      " (OpenAI API under /v1, sglang API at /generate)");
-    std::atomic<bool> serving{true};
-    std::thread signal_thread([&] {
-      int signal_number = 0;
-      sigwait(&signals, &signal_number);
-      if (!serving) return;
-      log_message(LogLevel::kInfo, std::string("received ") +
-                                       (signal_number == SIGINT ? "SIGINT" : "SIGTERM") +
-                                       ": aborting requests in flight and shutting down");
+    watcher.on_signal([&](int) {
       setup->engine->shutdown();
       server.stop();
     });
     server.serve();
-    // serve() also returns if listening failed; make sure the signal thread ends either way.
-    serving = false;
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
-    signal_thread.join();
+    // serve() also returns if listening failed. The handler refers to this scope: clear it first.
+    watcher.on_signal([](int) {});
     setup->engine->shutdown();
     log_message(LogLevel::kInfo, "stopped");
     return 0;

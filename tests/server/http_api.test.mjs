@@ -3,7 +3,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { startServer, postJson, sseData, demoModelDir } from "./server_harness.mjs";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { binary, startServer, postJson, sseData, demoModelDir } from "./server_harness.mjs";
 
 let server;
 before(async () => { server = await startServer(["--disable-radix-cache"]); });
@@ -289,6 +293,32 @@ test("SIGTERM stops a busy server promptly with exit code 0", async () => {
   assert.ok(Date.now() - started < 5000);
   const result = await pending;
   if (result) assert.ok([200, 503].includes(result.status));
+});
+
+// A load that never finishes: config.json is a FIFO no one writes, so reading it blocks. The signal
+// must not wait for the load (a real one places GBs of weights).
+test("SIGTERM during the model load ends the server at once", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "cpmserve-fifo-"));
+  execFileSync("mkfifo", [join(dir, "config.json")]);
+  const child = spawn(binary, ["serve", "--model-path", dir, "--port", "0"], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  child.stderr.on("data", (chunk) => { log += chunk; });
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(child.exitCode, null, `the server should still be loading:\n${log}`);
+    const started = Date.now();
+    child.kill("SIGTERM");
+    const timeout = new Promise((resolve) => setTimeout(() => resolve("timeout"), 5000));
+    const result = await Promise.race([exited, timeout]);
+    assert.notEqual(result, "timeout", "the server kept loading after SIGTERM");
+    assert.deepEqual(result, { code: 128 + 15, signal: null });
+    assert.ok(Date.now() - started < 5000);
+    assert.match(log, /received SIGTERM while loading: exiting/);
+  } finally {
+    if (child.exitCode === null) child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("a POST without Content-Length gets a 400 that says what is missing, after --timeout", async () => {
