@@ -195,6 +195,7 @@ void ModelWeights::quantize_kv_b_for_decode(const std::function<ThreadPool&()>& 
     l.kv_b_expand =
         place(make_matrix_view(DType::kQ8_0, heads * v, rank, expand.data()), out + expand_offset);
   }
+  decode_kv_b_.collapse_to_huge_pages();  // as place_matrices does
 }
 
 // Frees a matrix's previous storage: its conversion buffer, or its pages of the mapped checkpoint.
