@@ -1,5 +1,4 @@
 // cpmserve serve: the HTTP server over the engine, until SIGINT or SIGTERM.
-#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <functional>
@@ -78,6 +77,8 @@ int run_serve(ServeFlags flags) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   SignalWatcher watcher(signals);
+  // From here a signal is handled: say so, as the load may take a while.
+  log_message(LogLevel::kInfo, "loading " + flags.engine.model.model_path);
 
   std::unique_ptr<Communicator> group = join_tensor_parallel_group(flags.engine.model.tp_size);
   LoadedModel loaded = load_model(flags.engine.model, group.get());

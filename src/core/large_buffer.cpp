@@ -23,9 +23,10 @@ size_t rounded_size(size_t bytes) {
 
 LargeBuffer::LargeBuffer(size_t bytes) : size_(bytes) {
   if (bytes == 0) return;
-  void* memory = std::aligned_alloc(kHugePage, rounded_size(bytes));
+  const size_t rounded = rounded_size(bytes);
+  void* memory = std::aligned_alloc(kHugePage, rounded);
   if (memory == nullptr) fail("out of memory: could not allocate ", bytes, " bytes for weights");
-  ::madvise(memory, rounded_size(bytes), MADV_HUGEPAGE);  // advice only: without it the pages are 4 KB
+  ::madvise(memory, rounded, MADV_HUGEPAGE);  // advice only: without it the pages are 4 KB
   data_.reset(static_cast<uint8_t*>(memory));
 }
 

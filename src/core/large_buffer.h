@@ -23,7 +23,8 @@ class LargeBuffer {
   int64_t huge_page_bytes() const;
   // Asks the kernel to move the buffer's small pages into huge pages now (MADV_COLLAPSE, Linux 6.1+):
   // on fragmented memory a page fault falls back to 4 KB pages, and decode then streams them slower.
-  // Pages already huge cost nothing. Returns whether the kernel did it for the whole buffer.
+  // Pages already huge cost nothing. Returns whether the kernel reported success for the whole buffer
+  // (where it did not, part of it may still have been collapsed: huge_page_bytes tells).
   bool collapse_to_huge_pages();
 
  private:

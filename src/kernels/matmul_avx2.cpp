@@ -137,9 +137,9 @@ void float_decode(const float* x, int64_t rows, int64_t x_stride, const MatrixVi
   // Weight rows in flight. On a Zen 4 at 45-50 GB/s a token's bf16 products streamed 41-45 GB/s with
   // two against 36-41 with eight (three and four as eight, one at 28: one accumulator waits on the
   // FMA). On a Zen 5 bf16 decode ran 27-30% faster with four than with two, and a token's products
-  // streamed 48-51 GB/s with eight against 42-47 with four, 45-50 with twelve and 48 with sixteen
-  // (docs/PERFORMANCE.md). Single rows take eight; tiles of kFloatDecodeRows rows keep two (four
-  // would need more than sixteen registers).
+  // streamed 47.8-51.0 GB/s with eight against 38.6-44.3 with four (46.7-47.7 asking into L1), 49.9
+  // with twelve and 48.0 with sixteen (docs/PERFORMANCE.md). Single rows take eight; tiles of
+  // kFloatDecodeRows rows keep two (four would need more than sixteen registers).
   if (rows < kFloatDecodeRows) return float_rows<kType, 8>(x, rows, x_stride, w, o_begin, o_end, y, y_stride);
   float_rows<kType, 2>(x, rows, x_stride, w, o_begin, o_end, y, y_stride);
 }

@@ -305,7 +305,12 @@ test("SIGTERM during the model load ends the server at once", async () => {
   child.stderr.on("data", (chunk) => { log += chunk; });
   const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
   try {
-    await new Promise((r) => setTimeout(r, 500));
+    // The line that says signals are handled (a sanitizer build may take a while to get there).
+    const deadline = Date.now() + 30_000;
+    while (!/INFO loading /.test(log) && child.exitCode === null && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.match(log, /INFO loading /, "the server never started loading");
+    await new Promise((r) => setTimeout(r, 200));
     assert.equal(child.exitCode, null, `the server should still be loading:\n${log}`);
     const started = Date.now();
     child.kill("SIGTERM");
