@@ -46,13 +46,17 @@ void attention_scores(const float* queries, int64_t num_heads, int64_t width, co
                       float scale, float* scores) {
   static const kernels::AttentionScoresFn fn =
       cpu_has_avx2() ? kernels::attention_scores_avx2 : kernels::attention_scores_portable;
+  static const bool avx512 = cpu_has_avx512();
+  if (avx512 && width % 8 == 0)
+    return kernels::attention_scores_avx512(queries, num_heads, width, rows, scale, scores);
   fn(queries, num_heads, width, rows, scale, scores);
 }
 
 void attention_weighted_sum(const float* weights, int64_t num_heads, const CachedRows& rows, int64_t width,
                             float* out) {
-  static const kernels::AttentionSumFn fn =
-      cpu_has_avx2() ? kernels::attention_weighted_sum_avx2 : kernels::attention_weighted_sum_portable;
+  static const kernels::AttentionSumFn fn = cpu_has_avx512() ? kernels::attention_weighted_sum_avx512
+                                            : cpu_has_avx2() ? kernels::attention_weighted_sum_avx2
+                                                             : kernels::attention_weighted_sum_portable;
   fn(weights, num_heads, rows, width, out);
 }
 

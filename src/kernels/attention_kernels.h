@@ -29,6 +29,10 @@ using AttentionScoresFn = void (*)(const float*, int64_t, int64_t, const CachedR
 using AttentionSumFn = void (*)(const float*, int64_t, const CachedRows&, int64_t, float*);
 void attention_scores_avx2(const float*, int64_t, int64_t, const CachedRows&, float, float*);
 void attention_weighted_sum_avx2(const float*, int64_t, const CachedRows&, int64_t, float*);
+// Same bits as the AVX2 kernels, where the CPU has AVX-512F; the scores for widths that are multiples
+// of 8 only.
+void attention_scores_avx512(const float*, int64_t, int64_t, const CachedRows&, float, float*);
+void attention_weighted_sum_avx512(const float*, int64_t, const CachedRows&, int64_t, float*);
 void attention_scores_portable(const float*, int64_t, int64_t, const CachedRows&, float, float*);
 void attention_weighted_sum_portable(const float*, int64_t, const CachedRows&, int64_t, float*);
 }  // namespace kernels

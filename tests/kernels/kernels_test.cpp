@@ -308,7 +308,7 @@ class AttentionKernelTest : public ::testing::TestWithParam<DType> {};
 TEST_P(AttentionKernelTest, ScoresAndWeightedSumsMatchReference) {
   const DType dtype = GetParam();
   for (auto [heads, width, count, sum_width] :
-       {std::tuple{40, 288, 70, 256}, {3, 24, 5, 16}, {9, 40, 130, 36}}) {
+       {std::tuple{40, 288, 70, 256}, {3, 24, 5, 16}, {9, 40, 130, 36}, {11, 96, 37, 80}}) {
     const TestMatrix cache = make_matrix(dtype, count, width, 9);
     std::vector<const uint8_t*> rows(count);
     for (int s = 0; s < count; ++s) rows[s] = cache.view.row(s);
@@ -337,6 +337,17 @@ TEST_P(AttentionKernelTest, ScoresAndWeightedSumsMatchReference) {
     kernels::attention_weighted_sum_portable(scores.data(), heads, cached, sum_width, portable_out.data());
     for (size_t i = 0; i < scores.size(); ++i) ASSERT_NEAR(scores[i], portable_scores[i], 1e-4);
     for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], portable_out[i], 1e-3);
+    // The AVX-512 kernels give the AVX2 kernels' bits (scores for widths that are multiples of 8).
+    if (cpu_has_avx512()) {
+      std::vector<float> narrow_scores(heads * count), wide_scores(heads * count);
+      kernels::attention_scores_avx2(queries.data(), heads, width, cached, 0.5f, narrow_scores.data());
+      kernels::attention_scores_avx512(queries.data(), heads, width, cached, 0.5f, wide_scores.data());
+      for (size_t i = 0; i < scores.size(); ++i) ASSERT_EQ(wide_scores[i], narrow_scores[i]) << "score " << i;
+      std::vector<float> narrow_out(heads * sum_width), wide_out(heads * sum_width);
+      kernels::attention_weighted_sum_avx2(scores.data(), heads, cached, sum_width, narrow_out.data());
+      kernels::attention_weighted_sum_avx512(scores.data(), heads, cached, sum_width, wide_out.data());
+      for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(wide_out[i], narrow_out[i]) << "output " << i;
+    }
     // Decode splits the rows between threads: a row's scores have the same bits in any part.
     const int first = count / 3;
     const CachedRows part{rows.data() + first, count - first, dtype};
