@@ -30,7 +30,11 @@ float fma_chains_portable(int64_t iterations) {
 }  // namespace kernels
 
 double measure_fma_peak(ThreadPool& pool, int repeats) {
-  const auto chains = cpu_has_avx2() ? kernels::fma_chains_avx2 : kernels::fma_chains_portable;
+  const bool avx512 = cpu_has_avx512();
+  const auto chains = avx512           ? kernels::fma_chains_avx512
+                      : cpu_has_avx2() ? kernels::fma_chains_avx2
+                                       : kernels::fma_chains_portable;
+  const double lanes = avx512 ? 16 : 8;
   // About 50 ms per thread at a few GHz: long enough to reach full clock, short enough to stay cheap.
   constexpr int64_t kIterations = 20'000'000;
   const int threads = pool.num_threads();
@@ -41,7 +45,7 @@ double measure_fma_peak(ThreadPool& pool, int repeats) {
     pool.parallel_for(threads, 1,
                       [&](int thread, int64_t, int64_t) { sinks[thread] += chains(kIterations); });
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double flops = 2.0 * 8 * kernels::kFmaChains * static_cast<double>(kIterations) * threads;
+    const double flops = 2.0 * lanes * kernels::kFmaChains * static_cast<double>(kIterations) * threads;
     best = std::max(best, flops / seconds);
   }
   volatile float keep = 0;

@@ -8,12 +8,15 @@
 namespace cpm {
 
 // Best of `repeats` runs of independent FMA chains on every thread of the pool, in FLOP/s (a
-// multiply-add counts 2). Uses 256-bit FMA where the CPU has it, like the kernels.
+// multiply-add counts 2). Uses the widest FMA the kernels use: 512-bit where the CPU has AVX-512F
+// (attention and the packed GEMM), else 256-bit where it has AVX2.
 double measure_fma_peak(ThreadPool& pool, int repeats = 5);
 
 namespace kernels {
-// Runs `iterations` rounds of kFmaChains 8-wide FMAs; returns a value that depends on all of them.
+// Runs `iterations` rounds of kFmaChains 8-wide (16-wide) FMAs; returns a value that depends on all
+// of them, the same bits in every form.
 inline constexpr int kFmaChains = 10;
+float fma_chains_avx512(int64_t iterations);
 float fma_chains_avx2(int64_t iterations);
 float fma_chains_portable(int64_t iterations);
 }  // namespace kernels
