@@ -30,6 +30,8 @@ void silu_mul(float* gate, const float* up, int64_t n) {
 }
 
 void softmax(float* scores, int64_t n) {
+  static const bool avx512 = cpu_has_avx512();
+  if (avx512) return kernels::softmax_avx512(scores, n);
   if (use_avx2()) return kernels::softmax_avx2(scores, n);
   if (n <= 0) return;
   float max_score = scores[0];

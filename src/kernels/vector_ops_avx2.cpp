@@ -88,17 +88,23 @@ void softmax_avx2(float* scores, int64_t n) {
         _mm256_blendv_ps(largest, _mm256_maskload_ps(scores + full, tail), _mm256_castsi256_ps(tail));
     largest = _mm256_max_ps(largest, s);
   }
-  const __m256 max_score = _mm256_set1_ps(horizontal_max(largest));
-  __m256 total = _mm256_setzero_ps();
-  for (int64_t i = 0; i < full; i += 8) {
-    const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(scores + i), max_score));
+  const float no_sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  softmax_avx2_rest(scores, n, 0, horizontal_max(largest), no_sums);
+}
+
+void softmax_avx2_rest(float* scores, int64_t n, int64_t begin, float max_score, const float* sums) {
+  const int64_t full = n / 8 * 8;
+  const __m256i tail = tail_mask(n - full);
+  const __m256 max8 = _mm256_set1_ps(max_score);
+  __m256 total = _mm256_loadu_ps(sums);
+  for (int64_t i = begin; i < full; i += 8) {
+    const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(scores + i), max8));
     _mm256_storeu_ps(scores + i, e);
     total = _mm256_add_ps(total, e);
   }
   if (full < n) {
-    const __m256 e =
-        _mm256_and_ps(exp_avx2(_mm256_sub_ps(_mm256_maskload_ps(scores + full, tail), max_score)),
-                      _mm256_castsi256_ps(tail));
+    const __m256 e = _mm256_and_ps(exp_avx2(_mm256_sub_ps(_mm256_maskload_ps(scores + full, tail), max8)),
+                                   _mm256_castsi256_ps(tail));
     _mm256_maskstore_ps(scores + full, tail, e);
     total = _mm256_add_ps(total, e);
   }

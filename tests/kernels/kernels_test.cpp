@@ -303,6 +303,22 @@ TEST(VectorOpsTest, Avx2BuildsMatchDoublePrecision) {
   }
 }
 
+// The AVX-512 softmax gives softmax_avx2's bits at every length around its 16-score steps.
+TEST(VectorOpsTest, Avx512SoftmaxMatchesAvx2Bits) {
+  if (!cpu_has_avx512()) GTEST_SKIP() << "no AVX-512";
+  for (int64_t n = 1; n <= 80; ++n) {
+    for (int64_t length : {n, n + 4096}) {
+      std::vector<float> x = random_floats(length, 22);
+      // Scores of one order of magnitude, so that every term counts in the sum and its order shows.
+      for (int64_t i = 0; i < length; ++i) x[i] *= i % 5 == 0 ? 3.0f : 1.0f;
+      std::vector<float> narrow = x, wide = x;
+      kernels::softmax_avx2(narrow.data(), length);
+      kernels::softmax_avx512(wide.data(), length);
+      for (int64_t i = 0; i < length; ++i) ASSERT_EQ(wide[i], narrow[i]) << "n " << length << " at " << i;
+    }
+  }
+}
+
 class AttentionKernelTest : public ::testing::TestWithParam<DType> {};
 
 TEST_P(AttentionKernelTest, ScoresAndWeightedSumsMatchReference) {
