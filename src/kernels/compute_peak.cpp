@@ -15,10 +15,11 @@ float fma_chains_portable(int64_t iterations) {
   // The same chains as the AVX2 version, lane by lane, so both return the same bits.
   float acc[kFmaChains][8];
   for (int c = 0; c < kFmaChains; ++c)
-    for (int lane = 0; lane < 8; ++lane) acc[c][lane] = 0.001f * static_cast<float>(c);
+    for (int lane = 0; lane < 8; ++lane) acc[c][lane] = kFmaChainStart * static_cast<float>(c);
   for (int64_t i = 0; i < iterations; ++i)
     for (int c = 0; c < kFmaChains; ++c)
-      for (int lane = 0; lane < 8; ++lane) acc[c][lane] = std::fma(acc[c][lane], 0.999999f, 1e-7f);
+      for (int lane = 0; lane < 8; ++lane)
+        acc[c][lane] = std::fma(acc[c][lane], kFmaChainFactor, kFmaChainAddend);
   float first = acc[0][0], last = acc[0][7];
   for (int c = 1; c < kFmaChains; ++c) {
     first += acc[c][0];

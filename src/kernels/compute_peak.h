@@ -16,6 +16,8 @@ namespace kernels {
 // Runs `iterations` rounds of kFmaChains 8-wide (16-wide) FMAs; returns a value that depends on all
 // of them, the same bits in every form.
 inline constexpr int kFmaChains = 10;
+// Chain c starts at c * kFmaChainStart and steps x -> x * kFmaChainFactor + kFmaChainAddend.
+inline constexpr float kFmaChainStart = 0.001f, kFmaChainFactor = 0.999999f, kFmaChainAddend = 1e-7f;
 float fma_chains_avx512(int64_t iterations);
 float fma_chains_avx2(int64_t iterations);
 float fma_chains_portable(int64_t iterations);

@@ -7,8 +7,8 @@ namespace cpm::kernels {
 float fma_chains_avx2(int64_t iterations) {
   // Ten independent accumulators cover the FMA latency (4-5 cycles) on both FMA ports.
   __m256 acc[kFmaChains];
-  for (int c = 0; c < kFmaChains; ++c) acc[c] = _mm256_set1_ps(0.001f * static_cast<float>(c));
-  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  for (int c = 0; c < kFmaChains; ++c) acc[c] = _mm256_set1_ps(kFmaChainStart * static_cast<float>(c));
+  const __m256 a = _mm256_set1_ps(kFmaChainFactor), b = _mm256_set1_ps(kFmaChainAddend);
   for (int64_t i = 0; i < iterations; ++i) {
     for (int c = 0; c < kFmaChains; ++c) acc[c] = _mm256_fmadd_ps(acc[c], a, b);
   }

@@ -9,8 +9,8 @@ namespace cpm::kernels {
 float fma_chains_avx512(int64_t iterations) {
   // The AVX2 chains, 16 lanes wide: every lane holds the same value, so lanes 0 and 7 give its bits.
   __m512 acc[kFmaChains];
-  for (int c = 0; c < kFmaChains; ++c) acc[c] = _mm512_set1_ps(0.001f * static_cast<float>(c));
-  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  for (int c = 0; c < kFmaChains; ++c) acc[c] = _mm512_set1_ps(kFmaChainStart * static_cast<float>(c));
+  const __m512 a = _mm512_set1_ps(kFmaChainFactor), b = _mm512_set1_ps(kFmaChainAddend);
   for (int64_t i = 0; i < iterations; ++i) {
     for (int c = 0; c < kFmaChains; ++c) acc[c] = _mm512_fmadd_ps(acc[c], a, b);
   }
