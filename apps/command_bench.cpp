@@ -282,6 +282,7 @@ nlohmann::ordered_json bench_report(const BenchFlags& flags, const LoadedModel& 
                                    {"tp_size", ranks},
                                    {"attention_backend", model.attention().name()},
                                    {"deterministic_inference", flags.model.deterministic_inference},
+                                   {"bf16_prefill", model.bf16_prefill()},
                                    {"batch_size", flags.batch_size},
                                    {"prompt_len", flags.prompt_len},
                                    {"gen_len", flags.gen_len},

@@ -17,6 +17,7 @@ struct ModelFlags {
   int64_t context_length = 0;
   std::string attention_backend = "latent";
   bool deterministic_inference = false;  // latent backend: absorbed attention for every token
+  bool bf16_prefill = false;             // prefill products with bf16 weights on bf16 activations
   std::string kv_cache_dtype = "f32";
   std::string dtype = "auto";  // weight storage: auto (as in the checkpoint), f32, bf16, q8_0, q4_0
   int tp_size = 1;             // tensor-parallel ranks (processes started by mpirun)

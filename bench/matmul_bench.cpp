@@ -1,6 +1,7 @@
 // Matrix-vector (decode) and matrix-matrix (prefill) products on MiniCPM3-4B's MLP shapes (gate/up
 // 6400 x 2560, down 2560 x 6400), for every weight format, and for float weights in the fastest
-// summation order (the packed GEMM, prefill without --enable-deterministic-inference). Arguments:
+// summation order (the packed GEMM, prefill without --enable-deterministic-inference; bf16 also with
+// --enable-bf16-prefill's rounded activations). Arguments:
 // rows, threads, shape (0 = gate, 1 = down). Reports weight bytes streamed per second, FLOP/s of wall time,
 // and FLOP per second of process CPU time times the thread count (what wall time would give on an unshared
 // machine).
@@ -85,6 +86,10 @@ void f32_fastest(benchmark::State& s) {
 void bf16_fastest(benchmark::State& s) {
   run(s, DType::kBF16, SummationOrder::kFastest);
 }
+// --enable-bf16-prefill: activations rounded to bf16, vdpbf16ps where the CPU has AVX512_BF16.
+void bf16_fastest_bf16(benchmark::State& s) {
+  run(s, DType::kBF16, SummationOrder::kFastestBf16);
+}
 void q8_0(benchmark::State& s) {
   run(s, DType::kQ8_0);
 }
@@ -99,6 +104,7 @@ BENCHMARK(bf16) SHAPES;
   ->ArgsProduct({{64, 512}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()
 BENCHMARK(f32_fastest) PREFILL_SHAPES;
 BENCHMARK(bf16_fastest) PREFILL_SHAPES;
+BENCHMARK(bf16_fastest_bf16) PREFILL_SHAPES;
 BENCHMARK(q8_0) SHAPES;
 BENCHMARK(q4_0) SHAPES;
 

@@ -37,7 +37,8 @@ void require_same_setup(Communicator& group, const RankSetup& mine) {
   }
   if (!flag_ranks.empty()) {
     fail("rank ", flag_ranks, " was started with different model flags from rank 0 ",
-         "(--dtype, --attention-backend, --enable-deterministic-inference or --context-length); every rank "
+         "(--dtype, --attention-backend, --enable-deterministic-inference, --enable-bf16-prefill or "
+         "--context-length); every rank "
          "must get the same ones");
   }
 }

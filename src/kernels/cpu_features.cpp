@@ -51,12 +51,23 @@ bool cpu_has_avx512_vnni() {
 #endif
 }
 
+bool cpu_has_avx512_bf16() {
+#if defined(__x86_64__)
+  static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512bf16") &&
+                          std::getenv("CPM_DISABLE_AVX512_BF16") == nullptr;
+  return has;
+#else
+  return false;
+#endif
+}
+
 const char* kernel_instruction_set() {
   static const std::string name = [] {
     if (!cpu_has_avx2()) return std::string("portable");
     std::string set = cpu_has_avx_vnni() ? "avx2+avx-vnni" : "avx2";
     if (cpu_has_avx512()) set += "+avx512f";
     if (cpu_has_avx512_vnni()) set += "+avx512-vnni";
+    if (cpu_has_avx512_bf16()) set += "+avx512-bf16";
     return set;
   }();
   return name.c_str();

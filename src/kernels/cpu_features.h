@@ -16,10 +16,13 @@ bool cpu_has_avx_vnni();
 bool cpu_has_avx512();
 // True when cpu_has_avx512() and the CPU has AVX512-VNNI: the quantized prefill panels use it (same bits).
 bool cpu_has_avx512_vnni();
+// True when cpu_has_avx512() and the CPU has AVX512_BF16, and CPM_DISABLE_AVX512_BF16 is not set: the
+// packed GEMM of SummationOrder::kFastestBf16 uses it (without it that order is kFastest's).
+bool cpu_has_avx512_bf16();
 
-// The instruction set the kernels run on: "avx2" or "avx2+avx-vnni", then "+avx512f" and
-// "+avx512-vnni" where used; or "portable". Benchmarks record it, so figures from different machines
-// say what they compare.
+// The instruction set the kernels run on: "avx2" or "avx2+avx-vnni", then "+avx512f",
+// "+avx512-vnni" and "+avx512-bf16" where used (the last by SummationOrder::kFastestBf16 only); or
+// "portable". Benchmarks record it, so figures from different machines say what they compare.
 const char* kernel_instruction_set();
 // The CPU's model name as the kernel reports it (/proc/cpuinfo), or "unknown".
 std::string cpu_model_name();

@@ -143,8 +143,7 @@ void for_output_ranges(ThreadPool& pool, std::initializer_list<MatmulOutput> out
 }
 
 // SummationOrder::kFastest over float weights: x packed once for all outputs, at most
-// kPackedPassRows rows at a time (the packed copy of 512 rows of down_proj's input is 13 MB).
-constexpr int64_t kPackedPassRows = 516;  // a multiple of the 6-row tiles
+// kernels::kPackedPassRows rows at a time.
 // The task size, in 16-output tiles, that splits the products' tiles most evenly over the threads:
 // 2560 outputs in 96s are 27 tasks, 14 on one of two threads and 13 on the other; in 80s they are 32,
 // 16 on each. Ties go to the larger task. Tasks of 3 to 6 tiles for the AVX2 tiles (96 outputs packed
@@ -164,26 +163,44 @@ int64_t packed_output_grain(const ThreadPool& pool, std::initializer_list<Matmul
   return best_grain;
 }
 
+// bf16_products: x rounded to bf16 and multiplied in pairs (every output's w is bf16, the CPU has
+// AVX512_BF16); otherwise the f32 packed GEMM.
 void packed_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride, int64_t cols,
-                       std::initializer_list<MatmulOutput> outputs) {
+                       std::initializer_list<MatmulOutput> outputs, bool bf16_products) {
   thread_local AlignedVector<float> packed_rows;  // the caller's: workers see only the pointer
-  const int64_t passes = (rows + kPackedPassRows - 1) / kPackedPassRows;
+  thread_local AlignedVector<uint32_t> packed_bf16_rows;
+  const int64_t passes = (rows + kernels::kPackedPassRows - 1) / kernels::kPackedPassRows;
   const int64_t pass_rows = (rows + passes - 1) / passes;
   const int64_t grain = packed_output_grain(pool, outputs);
   for (int64_t r0 = 0; r0 < rows; r0 += pass_rows) {
     const int64_t count = std::min(pass_rows, rows - r0);
     const float* pass_x = x + r0 * x_stride;
-    packed_rows.resize(kernels::packed_rows_floats(count, cols));
+    if (bf16_products) packed_bf16_rows.resize(kernels::packed_rows_bf16_words(count, cols));
+    if (!bf16_products) packed_rows.resize(kernels::packed_rows_floats(count, cols));
     float* packed = packed_rows.data();
+    uint32_t* packed_bf16 = packed_bf16_rows.data();
     pool.parallel_for(kernels::pack_rows_tasks(count, cols), 1, [&](int, int64_t begin, int64_t end) {
+      if (bf16_products)
+        return kernels::pack_rows_bf16(pass_x, count, x_stride, cols, begin, end, packed_bf16);
       kernels::pack_rows_avx2(pass_x, count, x_stride, cols, begin, end, packed);
     });
     for_output_ranges(pool, outputs, grain,
                       [&](const MatrixView& w, float* y, int64_t y_stride, int64_t o_begin, int64_t o_end) {
+                        if (bf16_products)
+                          return kernels::packed_range_bf16(packed_bf16, count, w, o_begin, o_end,
+                                                            y + r0 * y_stride, y_stride);
                         kernels::packed_range_avx2(packed, pass_x, count, x_stride, w, o_begin, o_end,
                                                    y + r0 * y_stride, y_stride);
                       });
   }
+}
+
+// Whether kFastestBf16 applies: every matrix row-major bf16, and the CPU has the instructions.
+bool bf16_products_apply(std::initializer_list<MatmulOutput> outputs) {
+  if (!cpu_has_avx512_bf16()) return false;
+  for (const MatmulOutput& out : outputs)
+    if (out.w->dtype != DType::kBF16 || out.w->layout != MatrixLayout::kRows) return false;
+  return true;
 }
 
 }  // namespace
@@ -208,9 +225,11 @@ void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x
     return;
   }
   // (Zero columns: the packed GEMM would have no depth block to write y in.)
-  if (order == SummationOrder::kFastest && !quantized && rows >= kFastestMinRows && first.cols > 0 &&
-      cpu_has_avx2())
-    return packed_same_input(pool, x, rows, x_stride, first.cols, outputs);
+  if (order != SummationOrder::kBatchInvariant && !quantized && rows >= kFastestMinRows && first.cols > 0 &&
+      cpu_has_avx2()) {
+    const bool bf16_products = order == SummationOrder::kFastestBf16 && bf16_products_apply(outputs);
+    return packed_same_input(pool, x, rows, x_stride, first.cols, outputs, bf16_products);
+  }
   const kernels::ActivationBlock* xq =
       quantized ? quantize_rows(pool, x, rows, x_stride, first.cols) : nullptr;
   const auto body = cpu_has_avx2() ? kernels::matmul_range_avx2 : kernels::matmul_range_portable;

@@ -63,6 +63,21 @@ void pack_rows_avx2(const float* x, int64_t rows, int64_t x_stride, int64_t cols
 // fewer than kPackedTileOutputs are left (the batch-invariant tiles).
 void packed_range_avx2(const float* packed_x, const float* x, int64_t rows, int64_t x_stride,
                        const MatrixView& w, int64_t o_begin, int64_t o_end, float* y, int64_t y_stride);
+// The packed GEMM over at most kPackedPassRows rows at a time (the packed copy of 512 rows of
+// down_proj's input is 13 MB in f32).
+constexpr int64_t kPackedPassRows = 516;  // a multiple of the 6-row tiles
+// SummationOrder::kFastestBf16 (matmul_bf16_avx512bf16.cpp; only where cpu_has_avx512_bf16()): x
+// rounded to bf16 and packed as pack_rows_avx2 packs it, but with one 32-bit word per row and pair
+// of columns (two bf16 values, the lower column in the low half; an odd last column paired with zero).
+inline int64_t packed_rows_bf16_words(int64_t rows, int64_t cols) {
+  return packed_row_tiles(rows) * kPackedTileRows * ((cols + 1) / 2);
+}
+void pack_rows_bf16(const float* x, int64_t rows, int64_t x_stride, int64_t cols, int64_t task_begin,
+                    int64_t task_end, uint32_t* packed);
+// y[r, o] for r < rows (at most kPackedPassRows), o_begin <= o < o_end, from that packed x and
+// row-major bf16 weights, multiplied in pairs by vdpbf16ps.
+void packed_range_bf16(const uint32_t* packed_x, int64_t rows, const MatrixView& w, int64_t o_begin,
+                       int64_t o_end, float* y, int64_t y_stride);
 // The inner loops of packed_range_avx2 for AVX-512F (matmul_packed_avx512.cpp; only where
 // cpu_has_avx512()): the row tiles covering `rows` rows from `a` (one depth block of the packed x,
 // tile after tile) against `outputs` packed outputs (a multiple of kPackedTileOutputs) at `b`, over

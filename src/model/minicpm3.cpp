@@ -52,7 +52,14 @@ MiniCPM3::MiniCPM3(std::shared_ptr<const ModelWeights> weights, const ModelOptio
   if (group_ != nullptr && group_->size() == 1) group_ = nullptr;
   dp_attention_ = options.dp_attention && group_ != nullptr;
   deterministic_inference_ = options.deterministic_inference;
-  matmul_order_ = deterministic_inference_ ? SummationOrder::kBatchInvariant : SummationOrder::kFastest;
+  if (options.bf16_prefill && deterministic_inference_) {
+    fail(
+        "bf16 prefill rounds activations only in the fast summation order: it cannot be combined with "
+        "deterministic inference");
+  }
+  matmul_order_ = deterministic_inference_ ? SummationOrder::kBatchInvariant
+                  : options.bf16_prefill   ? SummationOrder::kFastestBf16
+                                           : SummationOrder::kFastest;
   if (dp_attention_ && shard.heads.size() != config().num_attention_heads)
     fail("internal: data-parallel attention needs every attention head on every rank");
 }

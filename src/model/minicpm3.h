@@ -46,6 +46,10 @@ struct ModelOptions {
   // SummationOrder::kFastest (kernels/matmul.h): faster prefill, with bits that depend on where chunks
   // start and how many rows share a step.
   bool deterministic_inference = false;
+  // Prefill products with bf16 weights round the activations to bf16 (SummationOrder::kFastestBf16),
+  // where the CPU has AVX512_BF16: faster bf16 prefill, logits moved by the rounding. Not with
+  // deterministic_inference.
+  bool bf16_prefill = false;
 };
 
 class MiniCPM3 {
@@ -72,6 +76,7 @@ class MiniCPM3 {
   // Data-parallel attention: DP ranks in the group (1 without it).
   int data_parallel_size() const { return dp_attention_ ? group_->size() : 1; }
   bool deterministic_inference() const { return deterministic_inference_; }
+  bool bf16_prefill() const { return matmul_order_ == SummationOrder::kFastestBf16; }
   // One data-parallel step: batches[r] is DP rank r's (empty ones allowed), caches[r] its cache. This
   // rank runs attention for batches[rank] on *caches[rank] (null only when that batch has no
   // sequences); caches of other ranks, when given, are only checked against their slots. logits
@@ -128,7 +133,7 @@ class MiniCPM3 {
   AlignedVector<float> local_rows_, gathered_rows_;      // data-parallel attention only
   bool dp_attention_ = false;
   bool deterministic_inference_ = false;
-  SummationOrder matmul_order_ = SummationOrder::kBatchInvariant;  // kFastest unless deterministic
+  SummationOrder matmul_order_ = SummationOrder::kBatchInvariant;  // kFastest(Bf16) unless deterministic
 };
 
 }  // namespace cpm

@@ -243,6 +243,7 @@ void handle_server_info(ServerContext& context, const httplib::Request&, httplib
                {"context_length", context.engine.model().context_length()},
                {"attention_backend", context.engine.model().attention().name()},
                {"enable_deterministic_inference", context.engine.model().deterministic_inference()},
+               {"enable_bf16_prefill", context.engine.model().bf16_prefill()},
                {"max_running_requests", options.max_running_requests},
                {"chunked_prefill_size", options.chunked_prefill_size},
                {"max_total_tokens", stats.kv_capacity_tokens},

@@ -70,11 +70,12 @@ check "bench figures are measured and consistent" node -e '
   for (const k of ["prefill_tokens_per_s", "decode_tokens_per_s", "weight_bytes_per_token", "memory_bandwidth_gb_s",
                    "decode_roofline_fraction", "peak_rss_bytes", "fma_peak_gflop_s", "decode_step_limit_fraction"])
     if (!(r[k] > 0)) throw new Error(k + " = " + r[k]);
-  if (!/^(portable|avx2(\+avx-vnni)?(\+avx512f(\+avx512-vnni)?)?)$/.test(r.kernels)) throw new Error("kernels = " + r.kernels);
+  if (!/^(portable|avx2(\+avx-vnni)?(\+avx512f(\+avx512-vnni)?(\+avx512-bf16)?)?)$/.test(r.kernels)) throw new Error("kernels = " + r.kernels);
   if (typeof r.cpu !== "string" || r.cpu.length === 0) throw new Error("cpu = " + r.cpu);
   const huge = r.weights_huge_page_fraction;  // null only where /proc/self/smaps cannot be read
   if (!(huge === null || (huge >= 0 && huge <= 1))) throw new Error("weights_huge_page_fraction = " + huge);
   if (r.deterministic_inference !== false) throw new Error("deterministic_inference = " + r.deterministic_inference);
+  if (r.bf16_prefill !== false) throw new Error("bf16_prefill = " + r.bf16_prefill);
   // Latent attention: every head scores the 288-wide row and sums its latent, over 8 + 5/2 cached tokens.
   const perToken = 2 * c.num_attention_heads * (2 * c.kv_lora_rank + c.qk_rope_head_dim);
   const want = perToken * c.num_hidden_layers * (8 + 5 / 2);
@@ -87,6 +88,7 @@ check "bench figures are measured and consistent" node -e '
   const limit = r.memory_bandwidth_gb_s * 1e9 / r.weight_bytes_per_token;
   if (Math.abs(r.decode_roofline_fraction - r.decode_tokens_per_s / limit) > 1e-9) throw new Error("fraction not against the mean");
 ' "$work/bench.json" "$work/tiny/config.json"
+check_error "bf16 prefill with deterministic inference" "cannot be combined with deterministic inference" "$bin" logits --model-path "$work/tiny" --prompt-ids 1 --enable-bf16-prefill --enable-deterministic-inference
 check_error "bench longer than the context" "exceeds the context length" "$bin" bench --model-path "$work/tiny" --prompt-len 8 --gen-len 4 --context-length 10
 # Decode from another depth than the prompt's, as llama-bench's tg (an empty cache) and -d N do.
 for depth in 0 20; do

@@ -396,6 +396,7 @@ TEST(CpuFeaturesTest, InstructionSetNamesTheDetectedKernels) {
     std::string want = cpu_has_avx_vnni() ? "avx2+avx-vnni" : "avx2";
     if (cpu_has_avx512()) want += "+avx512f";
     if (cpu_has_avx512_vnni()) want += "+avx512-vnni";
+    if (cpu_has_avx512_bf16()) want += "+avx512-bf16";
     EXPECT_EQ(name, want);
   }
   EXPECT_FALSE(cpu_model_name().empty());

@@ -136,6 +136,78 @@ TEST(FastestMatmul, QuantizedWeightsKeepTheirOrder) {
   expect_fastest_is_batch_invariant(make_matrix(DType::kQ8_0, 48, 64, 1), kFastestMinRows + 12, 2);
 }
 
+// SummationOrder::kFastestBf16 on bf16 weights with AVX512_BF16: x rounded to bf16 (nearest even),
+// then per pair of columns in order acc += x[2p + 1] * w[2p + 1], acc += x[2p] * w[2p], each product
+// exact (vdpbf16ps's order; an odd last column pairs with zero). Without the instructions the order is
+// kFastest's, bit for bit.
+float bf16_pair_chain(const float* x, const float* w, int64_t n) {
+  float acc = 0.0f;
+  for (int64_t k = 0; k < n; k += 2) {
+    if (k + 1 < n) acc = std::fma(bf16_to_f32(f32_to_bf16(x[k + 1])), w[k + 1], acc);
+    acc = std::fma(bf16_to_f32(f32_to_bf16(x[k])), w[k], acc);
+  }
+  return acc;
+}
+
+TEST(FastestBf16Matmul, PackedOutputsArePairChainsOfRoundedActivations) {
+  struct Shape {
+    int64_t rows, in, out;
+  };
+  // As above, with every output packed (13 left over run as a zero-padded tile of 16); widths odd,
+  // under 16, a short last block.
+  for (const Shape shape : {Shape{48, 64, 32}, Shape{49, 13, 45}, Shape{50, 256, 16}, Shape{59, 263, 112},
+                            Shape{523, 40, 21}, Shape{64, 521, 200}, Shape{48, 0, 20}}) {
+    const Matrix w = make_matrix(DType::kBF16, shape.out, shape.in, 7);
+    const int64_t x_stride = shape.in + 5, y_stride = shape.out + 3;
+    const std::vector<float> x = normal_floats(shape.rows * x_stride, 8);
+    ThreadPool single(1);
+    std::vector<float> fastest(shape.rows * y_stride, -1.0f);
+    matmul(single, x.data(), shape.rows, x_stride, w.view, fastest.data(), y_stride,
+           SummationOrder::kFastest);
+    const bool bf16_products = cpu_has_avx512_bf16() && shape.in > 0;
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      std::vector<float> y(shape.rows * y_stride, -1.0f);
+      matmul(pool, x.data(), shape.rows, x_stride, w.view, y.data(), y_stride, SummationOrder::kFastestBf16);
+      for (int64_t r = 0; r < shape.rows; ++r) {
+        for (int64_t o = 0; o < shape.out; ++o) {
+          const float expected = bf16_products ? bf16_pair_chain(x.data() + r * x_stride,
+                                                                 w.widened.data() + o * shape.in, shape.in)
+                                               : fastest[r * y_stride + o];
+          ASSERT_EQ(y[r * y_stride + o], expected)
+              << shape.rows << " rows, " << shape.in << " wide, " << shape.out << " outputs, " << threads
+              << " threads, row " << r << " output " << o;
+        }
+        for (int64_t o = shape.out; o < y_stride; ++o)
+          ASSERT_EQ(y[r * y_stride + o], -1.0f) << "wrote past the row's outputs";
+      }
+    }
+  }
+}
+
+// Other weights, and several outputs of one input not all bf16, keep kFastest's bits.
+TEST(FastestBf16Matmul, OtherWeightsKeepTheFastestOrder) {
+  const int64_t rows = kFastestMinRows + 12;
+  const std::vector<float> x = normal_floats(rows * 72, 9);
+  ThreadPool pool(2);
+  for (DType dtype : {DType::kF32, DType::kF16, DType::kQ8_0}) {
+    const Matrix w = make_matrix(dtype, 40, 64, 3);
+    std::vector<float> fastest(rows * 40), bf16(rows * 40);
+    matmul(pool, x.data(), rows, 72, w.view, fastest.data(), 40, SummationOrder::kFastest);
+    matmul(pool, x.data(), rows, 72, w.view, bf16.data(), 40, SummationOrder::kFastestBf16);
+    EXPECT_EQ(bf16, fastest) << dtype_name(dtype);
+  }
+  const Matrix a = make_matrix(DType::kBF16, 50, 64, 5), b = make_matrix(DType::kF32, 33, 64, 6);
+  std::vector<float> ya(rows * 50), yb(rows * 33), together_a(rows * 50), together_b(rows * 33);
+  matmul_same_input(pool, x.data(), rows, 72, {{&a.view, ya.data(), 50}, {&b.view, yb.data(), 33}},
+                    SummationOrder::kFastest);
+  matmul_same_input(pool, x.data(), rows, 72,
+                    {{&a.view, together_a.data(), 50}, {&b.view, together_b.data(), 33}},
+                    SummationOrder::kFastestBf16);
+  EXPECT_EQ(together_a, ya);
+  EXPECT_EQ(together_b, yb);
+}
+
 INSTANTIATE_TEST_SUITE_P(FloatFormats, FastestMatmulTest,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
                          [](const ::testing::TestParamInfo<DType>& info) {
