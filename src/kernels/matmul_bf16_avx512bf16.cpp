@@ -190,20 +190,22 @@ void bf16_task(const uint32_t* packed_x, int64_t rows, const MatrixView& w, int6
 void pack_rows_bf16(const float* x, int64_t rows, int64_t x_stride, int64_t cols, int64_t task_begin,
                     int64_t task_end, uint32_t* packed) {
   const int64_t tiles = packed_row_tiles(rows);
-  alignas(64) uint32_t words[kPairsPerDepth];
+  alignas(64) uint32_t words[kPackedTileRows][kPairsPerDepth];
   for (int64_t task = task_begin; task < task_end; ++task) {
     const int64_t k0 = task / tiles * kPackedDepth, tile = task % tiles;
     const int64_t depth = smaller(kPackedDepth, cols - k0), pairs = (depth + 1) / 2;
-    uint32_t* out = packed + (k0 / 2 * tiles + tile * pairs) * kPackedTileRows;
     for (int r = 0; r < kPackedTileRows; ++r) {
       const int64_t row = tile * kPackedTileRows + r;
       if (row < rows) {
-        round_row(x + row * x_stride + k0, depth, words);
+        round_row(x + row * x_stride + k0, depth, words[r]);
       } else {
-        for (int64_t p = 0; p < pairs; ++p) words[p] = 0;
+        for (int64_t p = 0; p < pairs; ++p) words[r][p] = 0;
       }
-      for (int64_t p = 0; p < pairs; ++p) out[p * kPackedTileRows + r] = words[p];
     }
+    // Written in order: the six rows' words of each step together.
+    uint32_t* out = packed + (k0 / 2 * tiles + tile * pairs) * kPackedTileRows;
+    for (int64_t p = 0; p < pairs; ++p)
+      for (int r = 0; r < kPackedTileRows; ++r) *out++ = words[r][p];
   }
 }
 
