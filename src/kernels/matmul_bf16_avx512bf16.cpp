@@ -17,6 +17,7 @@
 #include <immintrin.h>
 
 #include "kernels/matmul_tiles.h"
+#include "kernels/transpose_avx.h"
 
 namespace cpm::kernels {
 
@@ -41,25 +42,6 @@ void round_row(const float* src, int64_t depth, uint32_t* words) {
     const __m512bh pairs =
         _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(high, src + k + 16), _mm512_maskz_loadu_ps(low, src + k));
     _mm512_storeu_si512(words + k / 2, reinterpret_cast<const __m512i&>(pairs));
-  }
-}
-
-// After it, v[j] holds lane j of every input: v[j][i] = input v[i][j] (32-bit lanes).
-inline void transpose8(__m256 v[8]) {
-  __m256 pairs[8], quads[8];
-  for (int i = 0; i < 8; i += 2) {
-    pairs[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
-    pairs[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    quads[i] = _mm256_shuffle_ps(pairs[i], pairs[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    quads[i + 1] = _mm256_shuffle_ps(pairs[i], pairs[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    quads[i + 2] = _mm256_shuffle_ps(pairs[i + 1], pairs[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    quads[i + 3] = _mm256_shuffle_ps(pairs[i + 1], pairs[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int i = 0; i < 4; ++i) {
-    v[i] = _mm256_permute2f128_ps(quads[i], quads[i + 4], 0x20);
-    v[i + 4] = _mm256_permute2f128_ps(quads[i], quads[i + 4], 0x31);
   }
 }
 

@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "kernels/cpu_features.h"
 #include "kernels/matmul_tiles.h"
+#include "kernels/transpose_avx.h"
 #include "kernels/weight_loads_avx2.h"
 
 namespace cpm::kernels {
@@ -35,25 +36,6 @@ static_assert(kPackedRowBlock % kPackedTileRows == 0 && kPackedTaskOutputs % kPa
 // packed x, for a product of `tiles` row tiles (the layout of matmul_tiles.h).
 inline int64_t packed_tile_offset(int64_t tiles, int64_t k0, int64_t depth, int64_t tile) {
   return (k0 * tiles + tile * depth) * kPackedTileRows;
-}
-
-// After it, v[j] holds lane j of every input: v[j][i] = input v[i][j].
-inline void transpose8(__m256 v[8]) {
-  __m256 pairs[8], quads[8];
-  for (int i = 0; i < 8; i += 2) {
-    pairs[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
-    pairs[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    quads[i] = _mm256_shuffle_ps(pairs[i], pairs[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    quads[i + 1] = _mm256_shuffle_ps(pairs[i], pairs[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    quads[i + 2] = _mm256_shuffle_ps(pairs[i + 1], pairs[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    quads[i + 3] = _mm256_shuffle_ps(pairs[i + 1], pairs[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int i = 0; i < 4; ++i) {
-    v[i] = _mm256_permute2f128_ps(quads[i], quads[i + 4], 0x20);
-    v[i + 4] = _mm256_permute2f128_ps(quads[i], quads[i + 4], 0x31);
-  }
 }
 
 // 16 outputs from `first` over [k0, k0 + depth) into out[k * 16 + c], widened to f32.
