@@ -41,7 +41,7 @@ void round_row(const float* src, int64_t depth, uint32_t* words) {
     const __mmask16 high = n >= 32 ? 0xffff : n > 16 ? static_cast<__mmask16>((1u << (n - 16)) - 1) : 0;
     const __m512bh pairs =
         _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(high, src + k + 16), _mm512_maskz_loadu_ps(low, src + k));
-    _mm512_storeu_si512(words + k / 2, reinterpret_cast<const __m512i&>(pairs));
+    _mm512_storeu_si512(words + k / 2, (__m512i)pairs);  // vector casts reinterpret the bits
   }
 }
 
@@ -88,13 +88,11 @@ __attribute__((noinline)) void bf16_tile(const uint32_t* a, const uint32_t* b, i
   do {
     __m512bh weights[T];
     for (int t = 0; t < T; ++t) {
-      const __m512i loaded = _mm512_load_si512(b + t * b_tile_words + k * kPackedTileOutputs);
-      weights[t] = reinterpret_cast<const __m512bh&>(loaded);
+      weights[t] = (__m512bh)_mm512_load_si512(b + t * b_tile_words + k * kPackedTileOutputs);
     }
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
-      const __m512i broadcast = _mm512_set1_epi32(static_cast<int>(a[k * kPackedTileRows + r]));
-      const __m512bh activation = reinterpret_cast<const __m512bh&>(broadcast);
+      const __m512bh activation = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[k * kPackedTileRows + r]));
       for (int t = 0; t < T; ++t) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], activation, weights[t]);
     }
   } while (++k < pairs);
