@@ -159,7 +159,8 @@ LoadedModel load_model(const ModelFlags& flags, Communicator* group) {
   if (flags.bf16_prefill && !cpu_has_avx512_bf16())
     std::cerr << "warning: --enable-bf16-prefill has no effect: this CPU lacks AVX512_BF16\n";
   else if (flags.bf16_prefill && loaded.weights->matrix_dtype() != DType::kBF16)
-    std::cerr << "warning: --enable-bf16-prefill has no effect: it applies to bf16 weights (--dtype bf16)\n";
+    std::cerr << "warning: --enable-bf16-prefill applies to bf16 weights only (these are "
+              << dtype_name(loaded.weights->matrix_dtype()) << ")\n";
   const ModelConfig& config = loaded.weights->config();
   const int64_t kv_bytes = KvCache::bytes_per_token(
       config.num_hidden_layers, loaded.model->attention().cache_row_width(), loaded.kv_cache_dtype);

@@ -90,7 +90,7 @@ check "bench figures are measured and consistent" node -e '
 ' "$work/bench.json" "$work/tiny/config.json"
 check "bf16 prefill on q8_0 weights" "$bin" logits --model-path "$work/tiny" --prompt-ids 1,2 --dtype q8_0 --enable-bf16-prefill
 cp "$work/err" "$work/bf16_prefill.err"
-check "it warns that the flag has no effect" grep -q "^warning: --enable-bf16-prefill has no effect" "$work/bf16_prefill.err"
+check "it warns that the flag applies to bf16 weights" grep -q "^warning: --enable-bf16-prefill applies to bf16 weights only (these are q8_0)" "$work/bf16_prefill.err"
 check_error "bf16 prefill with deterministic inference" "cannot be combined with deterministic inference" "$bin" logits --model-path "$work/tiny" --prompt-ids 1 --enable-bf16-prefill --enable-deterministic-inference
 check_error "bench longer than the context" "exceeds the context length" "$bin" bench --model-path "$work/tiny" --prompt-len 8 --gen-len 4 --context-length 10
 # Decode from another depth than the prompt's, as llama-bench's tg (an empty cache) and -d N do.
