@@ -154,13 +154,14 @@ LoadedModel load_model(const ModelFlags& flags, Communicator* group) {
   parse_dtype(flags.kv_cache_dtype, &loaded.kv_cache_dtype);
   if (!reports) return loaded;
   for (const std::string& warning : loaded.weights->warnings()) std::cerr << "warning: " << warning << "\n";
-  const bool bf16_prefill =
-      flags.bf16_prefill && cpu_has_avx512_bf16() && loaded.weights->matrix_dtype() == DType::kBF16;
-  if (flags.bf16_prefill && !cpu_has_avx512_bf16())
+  const DType weights_dtype = loaded.weights->matrix_dtype();
+  const bool bf16_prefill = flags.bf16_prefill && cpu_has_avx512_bf16() && weights_dtype == DType::kBF16;
+  if (flags.bf16_prefill && !cpu_has_avx512_bf16()) {
     std::cerr << "warning: --enable-bf16-prefill has no effect: this CPU lacks AVX512_BF16\n";
-  else if (flags.bf16_prefill && loaded.weights->matrix_dtype() != DType::kBF16)
+  } else if (flags.bf16_prefill && weights_dtype != DType::kBF16) {
     std::cerr << "warning: --enable-bf16-prefill applies to bf16 weights only (these are "
-              << dtype_name(loaded.weights->matrix_dtype()) << ")\n";
+              << dtype_name(weights_dtype) << ")\n";
+  }
   const ModelConfig& config = loaded.weights->config();
   const int64_t kv_bytes = KvCache::bytes_per_token(
       config.num_hidden_layers, loaded.model->attention().cache_row_width(), loaded.kv_cache_dtype);

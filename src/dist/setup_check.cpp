@@ -38,8 +38,7 @@ void require_same_setup(Communicator& group, const RankSetup& mine) {
   if (!flag_ranks.empty()) {
     fail("rank ", flag_ranks, " was started with different model flags from rank 0 ",
          "(--dtype, --attention-backend, --enable-deterministic-inference, --enable-bf16-prefill or "
-         "--context-length); every rank "
-         "must get the same ones");
+         "--context-length); every rank must get the same ones");
   }
 }
 

@@ -175,8 +175,11 @@ void packed_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x
   for (int64_t r0 = 0; r0 < rows; r0 += pass_rows) {
     const int64_t count = std::min(pass_rows, rows - r0);
     const float* pass_x = x + r0 * x_stride;
-    if (bf16_products) packed_bf16_rows.resize(kernels::packed_rows_bf16_words(count, cols));
-    if (!bf16_products) packed_rows.resize(kernels::packed_rows_floats(count, cols));
+    if (bf16_products) {
+      packed_bf16_rows.resize(kernels::packed_rows_bf16_words(count, cols));
+    } else {
+      packed_rows.resize(kernels::packed_rows_floats(count, cols));
+    }
     float* packed = packed_rows.data();
     uint32_t* packed_bf16 = packed_bf16_rows.data();
     pool.parallel_for(kernels::pack_rows_tasks(count, cols), 1, [&](int, int64_t begin, int64_t end) {

@@ -17,6 +17,7 @@
 #include <immintrin.h>
 
 #include "kernels/matmul_tiles.h"
+#include "kernels/packed_blocks_avx512.h"
 #include "kernels/transpose_avx.h"
 
 namespace cpm::kernels {
@@ -101,51 +102,15 @@ __attribute__((noinline)) void bf16_tile(const uint32_t* a, const uint32_t* b, i
     for (int t = 0; t < T; ++t) _mm512_storeu_ps(c + r * c_stride + 16 * t, acc[r][t]);
 }
 
-template <int T>
-void run_tile(int64_t rows, const uint32_t* a, const uint32_t* b, int64_t b_tile_words, int64_t pairs,
-              float* c, int64_t c_stride, bool accumulate) {
-  switch (rows) {
-    case 1:
-      return bf16_tile<1, T>(a, b, b_tile_words, pairs, c, c_stride, accumulate);
-    case 2:
-      return bf16_tile<2, T>(a, b, b_tile_words, pairs, c, c_stride, accumulate);
-    case 3:
-      return bf16_tile<3, T>(a, b, b_tile_words, pairs, c, c_stride, accumulate);
-    case 4:
-      return bf16_tile<4, T>(a, b, b_tile_words, pairs, c, c_stride, accumulate);
-    case 5:
-      return bf16_tile<5, T>(a, b, b_tile_words, pairs, c, c_stride, accumulate);
-    default:
-      return bf16_tile<6, T>(a, b, b_tile_words, pairs, c, c_stride, accumulate);
-  }
-}
-
 // The row tiles covering `rows` rows from `a` (one depth block of the packed x, tile after tile)
 // against `outputs` packed outputs (a multiple of 16) at b, into c (added to when `accumulate`).
 void bf16_block(const uint32_t* a, int64_t rows, const uint32_t* b, int64_t outputs, int64_t pairs, float* c,
                 int64_t c_stride, bool accumulate) {
-  const int64_t a_tile_words = pairs * kPackedTileRows, b_tile_words = pairs * kPackedTileOutputs;
-  for (int64_t o = 0; o < outputs;) {
-    // Four tiles at a time; five or six left as three and the rest (matmul_packed_avx512.cpp).
-    const int64_t left = (outputs - o) / kPackedTileOutputs;
-    const int64_t tiles = left == 5 || left == 6 ? 3 : left >= 4 ? 4 : left;
-    const uint32_t* b_tiles = b + o * pairs;
-    for (int64_t r = 0; r < rows; r += kPackedTileRows) {
-      const int64_t count = smaller(kPackedTileRows, rows - r);
-      const uint32_t* a_tile = a + r / kPackedTileRows * a_tile_words;
-      float* c_tile = c + r * c_stride + o;
-      if (tiles == 4) {
-        run_tile<4>(count, a_tile, b_tiles, b_tile_words, pairs, c_tile, c_stride, accumulate);
-      } else if (tiles == 3) {
-        run_tile<3>(count, a_tile, b_tiles, b_tile_words, pairs, c_tile, c_stride, accumulate);
-      } else if (tiles == 2) {
-        run_tile<2>(count, a_tile, b_tiles, b_tile_words, pairs, c_tile, c_stride, accumulate);
-      } else {
-        run_tile<1>(count, a_tile, b_tiles, b_tile_words, pairs, c_tile, c_stride, accumulate);
-      }
-    }
-    o += tiles * kPackedTileOutputs;
-  }
+  const int64_t b_tile_words = pairs * kPackedTileOutputs;
+  for_each_packed_tile(a, rows, b, outputs, pairs, c, c_stride,
+                       [&]<int R, int T>(const uint32_t* a_tile, const uint32_t* b_tiles, float* c_tile) {
+                         bf16_tile<R, T>(a_tile, b_tiles, b_tile_words, pairs, c_tile, c_stride, accumulate);
+                       });
 }
 
 // Outputs [o_begin, o_end) (at most kTaskOutputs, a multiple of 16) for all rows into c.

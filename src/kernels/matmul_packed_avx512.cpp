@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include "kernels/matmul_tiles.h"
+#include "kernels/packed_blocks_avx512.h"
 
 namespace cpm::kernels {
 
@@ -41,52 +42,16 @@ __attribute__((noinline)) void packed_tile(const float* a, const float* b, int64
     for (int t = 0; t < T; ++t) _mm512_storeu_ps(c + r * c_stride + 16 * t, acc[r][t]);
 }
 
-template <int T>
-void run_tile(int64_t rows, const float* a, const float* b, int64_t b_tile_floats, int64_t depth, float* c,
-              int64_t c_stride, bool accumulate) {
-  switch (rows) {
-    case 1:
-      return packed_tile<1, T>(a, b, b_tile_floats, depth, c, c_stride, accumulate);
-    case 2:
-      return packed_tile<2, T>(a, b, b_tile_floats, depth, c, c_stride, accumulate);
-    case 3:
-      return packed_tile<3, T>(a, b, b_tile_floats, depth, c, c_stride, accumulate);
-    case 4:
-      return packed_tile<4, T>(a, b, b_tile_floats, depth, c, c_stride, accumulate);
-    case 5:
-      return packed_tile<5, T>(a, b, b_tile_floats, depth, c, c_stride, accumulate);
-    default:
-      return packed_tile<6, T>(a, b, b_tile_floats, depth, c, c_stride, accumulate);
-  }
-}
-
 }  // namespace
 
 void packed_block_avx512(const float* a, int64_t rows, const float* b, int64_t outputs, int64_t depth,
                          float* c, int64_t c_stride, bool accumulate) {
-  const int64_t a_tile_floats = depth * kPackedTileRows, b_tile_floats = depth * kPackedTileOutputs;
-  for (int64_t o = 0; o < outputs;) {
-    // Four tiles at a time; five or six left (a product's last task) as three and the rest, which
-    // run faster than four and one or two.
-    const int64_t left = (outputs - o) / kPackedTileOutputs;
-    const int64_t tiles = left == 5 || left == 6 ? 3 : left >= 4 ? 4 : left;
-    const float* b_tiles = b + o * depth;
-    for (int64_t r = 0; r < rows; r += kPackedTileRows) {
-      const int64_t count = rows - r < kPackedTileRows ? rows - r : kPackedTileRows;
-      const float* a_tile = a + r / kPackedTileRows * a_tile_floats;
-      float* c_tile = c + r * c_stride + o;
-      if (tiles == 4) {
-        run_tile<4>(count, a_tile, b_tiles, b_tile_floats, depth, c_tile, c_stride, accumulate);
-      } else if (tiles == 3) {
-        run_tile<3>(count, a_tile, b_tiles, b_tile_floats, depth, c_tile, c_stride, accumulate);
-      } else if (tiles == 2) {
-        run_tile<2>(count, a_tile, b_tiles, b_tile_floats, depth, c_tile, c_stride, accumulate);
-      } else {
-        run_tile<1>(count, a_tile, b_tiles, b_tile_floats, depth, c_tile, c_stride, accumulate);
-      }
-    }
-    o += tiles * kPackedTileOutputs;
-  }
+  const int64_t b_tile_floats = depth * kPackedTileOutputs;
+  for_each_packed_tile(a, rows, b, outputs, depth, c, c_stride,
+                       [&]<int R, int T>(const float* a_tile, const float* b_tiles, float* c_tile) {
+                         packed_tile<R, T>(a_tile, b_tiles, b_tile_floats, depth, c_tile, c_stride,
+                                           accumulate);
+                       });
 }
 
 }  // namespace cpm::kernels

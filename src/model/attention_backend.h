@@ -22,9 +22,9 @@ struct AttentionInputs {
   const float* queries;     // [rows, heads * (nope + rope)], rope part already rotated
   const float* compressed;  // [rows, kv_lora_rank + rope]: normalized latent, then the rotated rope key
   int64_t compressed_stride;
-  // The order of the latent backend's kv_b_proj expansion of prefill chunks (only without deterministic
-  // inference): kFastest, or kFastestBf16 under --enable-bf16-prefill like the model's other products.
-  SummationOrder expansion_order = SummationOrder::kFastest;
+  // The model's order for its products; the latent backend's kv_b_proj expansion of prefill chunks
+  // takes it too (that expansion runs only without deterministic inference).
+  SummationOrder matmul_order = SummationOrder::kFastest;
 };
 
 class AttentionBackend {

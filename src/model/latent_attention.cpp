@@ -276,7 +276,7 @@ void LatentAttention::attend_materialized(int64_t layer, const LayerWeights& wei
     expanded_.resize(context * count * kv);
     // Only without deterministic inference, so the fastest order costs no guarantee.
     matmul(pool_, latents_.data(), context, width, weights.kv_b_proj.row_slice(first * kv, count * kv),
-           expanded_.data(), count * kv, inputs.expansion_order);
+           expanded_.data(), count * kv, inputs.matmul_order);
     attend_expanded_heads(sequence, first, count, inputs, out);
   }
 }

@@ -150,12 +150,9 @@ void MiniCPM3::attention_rows(int64_t layer, const ForwardBatch& batch, KvCache&
   matmul(pool_, q_low_rank_.data(), rows, w.q_b_proj, queries_.data(), matmul_order_);
   rms_norm_rows(compressed_.data(), rows, width, w.kv_a_layernorm, kLatentNormEps, compressed_.data(), width);
   apply_rotary(batch);
-  attention_->attend(
-      layer, w, batch,
-      AttentionInputs{queries_.data(), compressed_.data(), width,
-                      matmul_order_ == SummationOrder::kFastestBf16 ? SummationOrder::kFastestBf16
-                                                                    : SummationOrder::kFastest},
-      cache, attention_out_.data());
+  attention_->attend(layer, w, batch,
+                     AttentionInputs{queries_.data(), compressed_.data(), width, matmul_order_}, cache,
+                     attention_out_.data());
   matmul(pool_, attention_out_.data(), rows, w.o_proj, out, matmul_order_);
 }
 

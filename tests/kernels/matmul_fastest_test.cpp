@@ -61,36 +61,28 @@ float fma_chain(const float* x, const float* w, int64_t n) {
   return acc;
 }
 
-class FastestMatmulTest : public ::testing::TestWithParam<DType> {};
+struct Shape {
+  int64_t rows, in, out;
+};
 
-TEST_P(FastestMatmulTest, PackedOutputsAreTheFmaChainTheRestBatchInvariant) {
-  const DType dtype = GetParam();
-  struct Shape {
-    int64_t rows, in, out;
-  };
-  // 48-59 rows: whole tiles, then a partial last tile of 1, 2 or 5 rows; 523: two passes of 262;
-  // widths with a tail under 8, exactly one block, a short last block, none (zeros); 45 outputs: 32
-  // packed and 13 left over.
-  for (const Shape shape : {Shape{48, 64, 32}, Shape{49, 13, 45}, Shape{50, 256, 16}, Shape{59, 263, 112},
-                            Shape{523, 40, 21}, Shape{64, 520, 200}, Shape{48, 0, 20}}) {
+// For each shape, matmul in `order` on 1, 2 and 3 threads, with strided x and y: every output must be
+// expected(r, o), where expected = expectation(shape, w, x, x_stride, y_stride), and nothing past a
+// row's outputs may be written.
+template <typename Expectation>
+void expect_outputs(DType dtype, std::initializer_list<Shape> shapes, SummationOrder order,
+                    const Expectation& expectation) {
+  for (const Shape shape : shapes) {
     const Matrix w = make_matrix(dtype, shape.out, shape.in, 7);
     const int64_t x_stride = shape.in + 5, y_stride = shape.out + 3;
     const std::vector<float> x = normal_floats(shape.rows * x_stride, 8);
-    std::vector<float> invariant(shape.rows * y_stride, -1.0f);
-    ThreadPool single(1);
-    matmul(single, x.data(), shape.rows, x_stride, w.view, invariant.data(), y_stride);
-    // Without AVX2 (CPM_DISABLE_AVX2, the kernels_portable test) every output is batch-invariant.
-    const int64_t packed_outputs = cpu_has_avx2() ? shape.out / 16 * 16 : 0;
+    const auto expected = expectation(shape, w, x, x_stride, y_stride);
     for (int threads : {1, 2, 3}) {
       ThreadPool pool(threads);
       std::vector<float> y(shape.rows * y_stride, -1.0f);
-      matmul(pool, x.data(), shape.rows, x_stride, w.view, y.data(), y_stride, SummationOrder::kFastest);
+      matmul(pool, x.data(), shape.rows, x_stride, w.view, y.data(), y_stride, order);
       for (int64_t r = 0; r < shape.rows; ++r) {
         for (int64_t o = 0; o < shape.out; ++o) {
-          const float expected = o < packed_outputs ? fma_chain(x.data() + r * x_stride,
-                                                                w.widened.data() + o * shape.in, shape.in)
-                                                    : invariant[r * y_stride + o];
-          ASSERT_EQ(y[r * y_stride + o], expected)
+          ASSERT_EQ(y[r * y_stride + o], expected(r, o))
               << shape.rows << " rows, " << shape.in << " wide, " << shape.out << " outputs, " << threads
               << " threads, row " << r << " output " << o;
         }
@@ -99,6 +91,40 @@ TEST_P(FastestMatmulTest, PackedOutputsAreTheFmaChainTheRestBatchInvariant) {
       }
     }
   }
+}
+
+// The same product in one order on one thread.
+std::vector<float> single_thread_product(const Shape& shape, const Matrix& w, const std::vector<float>& x,
+                                         int64_t x_stride, int64_t y_stride, SummationOrder order) {
+  std::vector<float> y(shape.rows * y_stride, -1.0f);
+  ThreadPool single(1);
+  matmul(single, x.data(), shape.rows, x_stride, w.view, y.data(), y_stride, order);
+  return y;
+}
+
+class FastestMatmulTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(FastestMatmulTest, PackedOutputsAreTheFmaChainTheRestBatchInvariant) {
+  // 48-59 rows: whole tiles, then a partial last tile of 1, 2 or 5 rows; 523: two passes of 262;
+  // widths with a tail under 8, exactly one block, a short last block, none (zeros); 45 outputs: 32
+  // packed and 13 left over.
+  expect_outputs(GetParam(),
+                 {Shape{48, 64, 32}, Shape{49, 13, 45}, Shape{50, 256, 16}, Shape{59, 263, 112},
+                  Shape{523, 40, 21}, Shape{64, 520, 200}, Shape{48, 0, 20}},
+                 SummationOrder::kFastest,
+                 [](const Shape& shape, const Matrix& w, const std::vector<float>& x, int64_t x_stride,
+                    int64_t y_stride) {
+                   const std::vector<float> invariant = single_thread_product(
+                       shape, w, x, x_stride, y_stride, SummationOrder::kBatchInvariant);
+                   // Without AVX2 (CPM_DISABLE_AVX2, the kernels_portable test) every output is
+                   // batch-invariant.
+                   const int64_t packed_outputs = cpu_has_avx2() ? shape.out / 16 * 16 : 0;
+                   return [=, &w, &x](int64_t r, int64_t o) {
+                     return o < packed_outputs ? fma_chain(x.data() + r * x_stride,
+                                                           w.widened.data() + o * shape.in, shape.in)
+                                               : invariant[r * y_stride + o];
+                   };
+                 });
 }
 
 // Both orders on the same product, which must give the same bits.
@@ -150,39 +176,23 @@ float bf16_pair_chain(const float* x, const float* w, int64_t n) {
 }
 
 TEST(FastestBf16Matmul, PackedOutputsArePairChainsOfRoundedActivations) {
-  struct Shape {
-    int64_t rows, in, out;
-  };
   // As above, with every output packed (13 left over run as a zero-padded tile of 16); widths odd,
   // under 16, a short last block.
-  for (const Shape shape : {Shape{48, 64, 32}, Shape{49, 13, 45}, Shape{50, 256, 16}, Shape{59, 263, 112},
-                            Shape{523, 40, 21}, Shape{64, 521, 200}, Shape{48, 0, 20}}) {
-    const Matrix w = make_matrix(DType::kBF16, shape.out, shape.in, 7);
-    const int64_t x_stride = shape.in + 5, y_stride = shape.out + 3;
-    const std::vector<float> x = normal_floats(shape.rows * x_stride, 8);
-    ThreadPool single(1);
-    std::vector<float> fastest(shape.rows * y_stride, -1.0f);
-    matmul(single, x.data(), shape.rows, x_stride, w.view, fastest.data(), y_stride,
-           SummationOrder::kFastest);
-    const bool bf16_products = cpu_has_avx512_bf16() && shape.in > 0;
-    for (int threads : {1, 2, 3}) {
-      ThreadPool pool(threads);
-      std::vector<float> y(shape.rows * y_stride, -1.0f);
-      matmul(pool, x.data(), shape.rows, x_stride, w.view, y.data(), y_stride, SummationOrder::kFastestBf16);
-      for (int64_t r = 0; r < shape.rows; ++r) {
-        for (int64_t o = 0; o < shape.out; ++o) {
-          const float expected = bf16_products ? bf16_pair_chain(x.data() + r * x_stride,
-                                                                 w.widened.data() + o * shape.in, shape.in)
-                                               : fastest[r * y_stride + o];
-          ASSERT_EQ(y[r * y_stride + o], expected)
-              << shape.rows << " rows, " << shape.in << " wide, " << shape.out << " outputs, " << threads
-              << " threads, row " << r << " output " << o;
-        }
-        for (int64_t o = shape.out; o < y_stride; ++o)
-          ASSERT_EQ(y[r * y_stride + o], -1.0f) << "wrote past the row's outputs";
-      }
-    }
-  }
+  expect_outputs(DType::kBF16,
+                 {Shape{48, 64, 32}, Shape{49, 13, 45}, Shape{50, 256, 16}, Shape{59, 263, 112},
+                  Shape{523, 40, 21}, Shape{64, 521, 200}, Shape{48, 0, 20}},
+                 SummationOrder::kFastestBf16,
+                 [](const Shape& shape, const Matrix& w, const std::vector<float>& x, int64_t x_stride,
+                    int64_t y_stride) {
+                   const std::vector<float> fastest =
+                       single_thread_product(shape, w, x, x_stride, y_stride, SummationOrder::kFastest);
+                   const bool bf16_products = cpu_has_avx512_bf16() && shape.in > 0;
+                   return [=, &w, &x](int64_t r, int64_t o) {
+                     return bf16_products ? bf16_pair_chain(x.data() + r * x_stride,
+                                                            w.widened.data() + o * shape.in, shape.in)
+                                          : fastest[r * y_stride + o];
+                   };
+                 });
 }
 
 // Other weights, and several outputs of one input not all bf16, keep kFastest's bits.

@@ -17,29 +17,12 @@
 namespace cpm {
 namespace {
 
-double cosine(const std::vector<float>& a, const std::vector<float>& b) {
-  double dot = 0, norm_a = 0, norm_b = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    dot += static_cast<double>(a[i]) * b[i];
-    norm_a += static_cast<double>(a[i]) * a[i];
-    norm_b += static_cast<double>(b[i]) * b[i];
-  }
-  return dot / std::sqrt(norm_a * norm_b);
-}
+using test::cosine;
 
 float max_difference(const std::vector<float>& a, const std::vector<float>& b) {
   float worst = 0;
   for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
   return worst;
-}
-
-std::vector<int32_t> greedy_tokens(SequenceRunner& run, std::vector<float> logits, int count) {
-  std::vector<int32_t> tokens;
-  for (int step = 0; step < count; ++step) {
-    tokens.push_back(static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
-    if (step + 1 < count) logits = run.feed({tokens.back()});
-  }
-  return tokens;
 }
 
 ModelOptions bf16_prefill_options() {
@@ -91,7 +74,7 @@ TEST(Bf16Prefill, TrainedModelKeepsGreedyTokens) {
     ::testing::Test::RecordProperty("cosine_len" + std::to_string(length),
                                     std::to_string(cosine(logits, reference.last_logits)));
     EXPECT_GE(cosine(logits, reference.last_logits), 0.9999);
-    EXPECT_EQ(greedy_tokens(run, logits, 16), reference.greedy);
+    EXPECT_EQ(test::greedy_continue(run, logits, 16), reference.greedy);
   }
   EXPECT_TRUE(some_long) << "no case runs the bf16 prefill path";
 }

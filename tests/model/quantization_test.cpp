@@ -22,15 +22,7 @@
 namespace cpm {
 namespace {
 
-double cosine(const std::vector<float>& a, const std::vector<float>& b) {
-  double dot = 0, norm_a = 0, norm_b = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    dot += static_cast<double>(a[i]) * b[i];
-    norm_a += static_cast<double>(a[i]) * a[i];
-    norm_b += static_cast<double>(b[i]) * b[i];
-  }
-  return dot / std::sqrt(norm_a * norm_b);
-}
+using test::cosine;
 
 class QuantizationTest : public ::testing::TestWithParam<std::string> {};
 
@@ -207,14 +199,9 @@ TEST(QuantizationDemo, TrainedModelKeepsGreedyTokens) {
     for (const test::ReferenceCase& reference : cases) {
       SCOPED_TRACE("prompt length " + std::to_string(reference.prompt_ids.size()));
       SequenceRunner run(model, static_cast<int64_t>(reference.prompt_ids.size()) + 16);
-      std::vector<float> logits = run.feed(reference.prompt_ids);
+      const std::vector<float> logits = run.feed(reference.prompt_ids);
       EXPECT_GE(cosine(logits, reference.last_logits), dtype == DType::kQ8_0 ? 0.9995 : 0.985);
-      std::vector<int32_t> greedy;
-      for (int step = 0; step < 16; ++step) {
-        greedy.push_back(
-            static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
-        if (step < 15) logits = run.feed({greedy.back()});
-      }
+      const std::vector<int32_t> greedy = test::greedy_continue(run, logits, 16);
       if (dtype == DType::kQ8_0) {
         EXPECT_EQ(greedy, reference.greedy);
       }

@@ -16,6 +16,18 @@ int32_t argmax(const std::vector<float>& logits) {
   return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
+}  // namespace
+
+double cosine(const std::vector<float>& a, const std::vector<float>& b) {
+  double dot = 0, norm_a = 0, norm_b = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    dot += static_cast<double>(a[i]) * b[i];
+    norm_a += static_cast<double>(a[i]) * a[i];
+    norm_b += static_cast<double>(b[i]) * b[i];
+  }
+  return dot / std::sqrt(norm_a * norm_b);
+}
+
 std::vector<int32_t> greedy_continue(SequenceRunner& runner, std::vector<float> logits, int count) {
   std::vector<int32_t> output;
   for (int i = 0; i < count; ++i) {
@@ -24,8 +36,6 @@ std::vector<int32_t> greedy_continue(SequenceRunner& runner, std::vector<float> 
   }
   return output;
 }
-
-}  // namespace
 
 std::vector<ReferenceCase> load_reference_cases(const std::string& path) {
   std::ifstream in(path);

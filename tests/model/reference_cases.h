@@ -21,6 +21,12 @@ struct ReferenceCase {
 // Reads a cases.json file (a list, or an object whose "cases" is the list).
 std::vector<ReferenceCase> load_reference_cases(const std::string& path);
 
+// Cosine similarity of two logit vectors of the same length (in double).
+double cosine(const std::vector<float>& a, const std::vector<float>& b);
+
+// `count` greedy tokens: the argmax of `logits`, then of the logits each token fed to `runner` gives.
+std::vector<int32_t> greedy_continue(SequenceRunner& runner, std::vector<float> logits, int count);
+
 // Runs every case through `model` with the prompt in one step and one token at a time: last logits
 // within kLogitTolerance, greedy continuations token for token (gtest expectations).
 void expect_matches_reference(MiniCPM3& model, const std::vector<ReferenceCase>& cases);
