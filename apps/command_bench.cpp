@@ -60,6 +60,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 struct RepeatResult {
   double prefill_tokens_per_s = 0, decode_tokens_per_s = 0;
   double decode_seconds = 0;
+  std::vector<double> decode_step_seconds;  // each decode step's, in order
   CommunicationStats prefill_communication, decode_communication;
 };
 
@@ -111,6 +112,7 @@ RepeatResult run_once(MiniCPM3& model, Communicator& group, const BenchFlags& fl
   before = group.stats();
   start = std::chrono::steady_clock::now();
   for (int64_t step = 0; step < flags.gen_len; ++step) {
+    const auto step_start = std::chrono::steady_clock::now();
     ForwardBatch decode;
     for (int64_t b = 0; b < batch; ++b) {
       decode.sequences.push_back({b, 1, depth + step, slots[b].data()});
@@ -118,6 +120,7 @@ RepeatResult run_once(MiniCPM3& model, Communicator& group, const BenchFlags& fl
       decode.logit_rows.push_back(b);
     }
     model.forward(decode, *cache, &logits);
+    result.decode_step_seconds.push_back(seconds_since(step_start));
   }
   result.decode_seconds = seconds_since(start);
   result.decode_communication = combine(group.stats(), before, -1);
@@ -207,9 +210,10 @@ void print_bench(const nlohmann::ordered_json& r) {
               r["prompt_len"].get<long long>(), number("prefill_tokens_per_s"),
               number("prefill_tokens_per_s_min"), number("prefill_tokens_per_s_max"),
               r["repeats"].get<int>());
-  std::printf("decode  tg%lld: %.2f tokens/s (min %.2f, max %.2f)\n", r["gen_len"].get<long long>(),
-              number("decode_tokens_per_s"), number("decode_tokens_per_s_min"),
-              number("decode_tokens_per_s_max"));
+  std::printf("decode  tg%lld: %.2f tokens/s (min %.2f, max %.2f); steps %.3g ms (p10 %.3g, p90 %.3g)\n",
+              r["gen_len"].get<long long>(), number("decode_tokens_per_s"), number("decode_tokens_per_s_min"),
+              number("decode_tokens_per_s_max"), number("decode_step_ms_p50"), number("decode_step_ms_p10"),
+              number("decode_step_ms_p90"));
   std::printf(
       "memory read bandwidth %.1f GB/s (%.1f before the runs, %.1f after); weights %.3f GB per step; "
       "decode limit %.2f tokens/s; decode at %.0f%% of it\n",
@@ -256,11 +260,15 @@ nlohmann::ordered_json bench_report(const BenchFlags& flags, const LoadedModel& 
   const MiniCPM3& model = *loaded.model;
   const double bandwidth = machine.bandwidth(), fma_peak = machine.fma_peak,
                weight_bytes = machine.weight_bytes;
-  std::vector<double> prefill, decode;
+  std::vector<double> prefill, decode, steps;
   for (const RepeatResult& r : repeats) {
     prefill.push_back(r.prefill_tokens_per_s);
     decode.push_back(r.decode_tokens_per_s);
+    steps.insert(steps.end(), r.decode_step_seconds.begin(), r.decode_step_seconds.end());
   }
+  // Step times pooled over the repeats: a p90 far above the median says the machine was disturbed
+  // for part of the run; a slow run with a narrow spread was slow throughout.
+  std::sort(steps.begin(), steps.end());
   const Summary p = summarize(prefill), d = summarize(decode);
   // A decode step reads every weight once for the whole batch: the limit is batch × bandwidth / bytes.
   const double decode_limit = static_cast<double>(flags.batch_size) * bandwidth / weight_bytes;
@@ -294,6 +302,9 @@ nlohmann::ordered_json bench_report(const BenchFlags& flags, const LoadedModel& 
                                    {"decode_tokens_per_s", d.median},
                                    {"decode_tokens_per_s_min", d.min},
                                    {"decode_tokens_per_s_max", d.max},
+                                   {"decode_step_ms_p10", 1e3 * percentile_of_sorted(steps, 10)},
+                                   {"decode_step_ms_p50", 1e3 * percentile_of_sorted(steps, 50)},
+                                   {"decode_step_ms_p90", 1e3 * percentile_of_sorted(steps, 90)},
                                    {"weight_bytes_per_token", weight_bytes},
                                    {"memory_bandwidth_gb_s", bandwidth / 1e9},
                                    {"memory_bandwidth_gb_s_before", machine.bandwidth_before / 1e9},

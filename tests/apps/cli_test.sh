@@ -87,6 +87,12 @@ check "bench figures are measured and consistent" node -e '
   if (Math.abs(r.memory_bandwidth_gb_s - (before + after) / 2) > 1e-9 * r.memory_bandwidth_gb_s) throw new Error("bandwidth is not the mean");
   const limit = r.memory_bandwidth_gb_s * 1e9 / r.weight_bytes_per_token;
   if (Math.abs(r.decode_roofline_fraction - r.decode_tokens_per_s / limit) > 1e-9) throw new Error("fraction not against the mean");
+  // Step times pooled over the repeats: ordered percentiles, in milliseconds (a step of one token
+  // takes 1000 / tokens per s on average).
+  const p10 = r.decode_step_ms_p10, p50 = r.decode_step_ms_p50, p90 = r.decode_step_ms_p90;
+  if (!(p10 > 0 && p10 <= p50 && p50 <= p90)) throw new Error("step percentiles " + [p10, p50, p90]);
+  const meanStep = 1000 / r.decode_tokens_per_s;
+  if (!(p50 > meanStep / 10 && p50 < meanStep * 10)) throw new Error("median step " + p50 + " ms against a mean of " + meanStep);
 ' "$work/bench.json" "$work/tiny/config.json"
 check "bf16 prefill on q8_0 weights" "$bin" logits --model-path "$work/tiny" --prompt-ids 1,2 --dtype q8_0 --enable-bf16-prefill
 cp "$work/err" "$work/bf16_prefill.err"
