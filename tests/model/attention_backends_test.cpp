@@ -10,6 +10,7 @@
 #include <random>
 
 #include "model/latent_attention.h"
+#include "model/reference_cases.h"
 #include "model/sequence_runner.h"
 #include "test_paths.h"
 
@@ -18,12 +19,7 @@ namespace {
 
 constexpr float kTolerance = 5e-4f;
 
-float max_difference(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  float worst = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
-  return worst;
-}
+using test::max_difference;
 
 std::vector<int32_t> random_prompt(int64_t length, int64_t vocab, uint32_t seed) {
   std::mt19937 random(seed);

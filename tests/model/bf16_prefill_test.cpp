@@ -19,11 +19,7 @@ namespace {
 
 using test::cosine;
 
-float max_difference(const std::vector<float>& a, const std::vector<float>& b) {
-  float worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
-  return worst;
-}
+using test::max_difference;
 
 ModelOptions bf16_prefill_options() {
   ModelOptions options;

@@ -28,6 +28,13 @@ double cosine(const std::vector<float>& a, const std::vector<float>& b) {
   return dot / std::sqrt(norm_a * norm_b);
 }
 
+float max_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  float worst = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
+  return worst;
+}
+
 std::vector<int32_t> greedy_continue(SequenceRunner& runner, std::vector<float> logits, int count) {
   std::vector<int32_t> output;
   for (int i = 0; i < count; ++i) {

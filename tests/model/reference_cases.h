@@ -24,6 +24,9 @@ std::vector<ReferenceCase> load_reference_cases(const std::string& path);
 // Cosine similarity of two logit vectors of the same length (in double).
 double cosine(const std::vector<float>& a, const std::vector<float>& b);
 
+// The largest absolute difference between two logit vectors (a gtest expectation that their sizes match).
+float max_difference(const std::vector<float>& a, const std::vector<float>& b);
+
 // `count` greedy tokens: the argmax of `logits`, then of the logits each token fed to `runner` gives.
 std::vector<int32_t> greedy_continue(SequenceRunner& runner, std::vector<float> logits, int count);
 
