@@ -250,6 +250,12 @@ void quant_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
                  float* y, int64_t y_stride) {
   if (w.layout == MatrixLayout::kRowGroupsOf8) {  // o_begin is a multiple of kRowsPerGroup
     if (rows >= kGroupedPanelMinRows) return widest_panels<kType>(xq, rows, w, o_begin, o_end, y, y_stride);
+    // Batched decode: on a Zen 5 (1 thread, 6400 x 2560 and 2560 x 6400 in L3, 4 to 64 rows) q4_0 ran
+    // 1.6-2.2x the group tiles' rate and q8_0 1.16-1.92x (0.76-1.56x in one round in slow minutes);
+    // at 2 and 3 rows level, q8_0 at times slower. From kGroupedPanelMinRows on, panels and pairs were
+    // level (prefill; docs/PERFORMANCE.md, "Batched decode").
+    if (rows >= 4 && cpu_has_avx512_vnni())
+      return quant_group_pairs_avx512(xq, rows, w, o_begin, o_end, y, y_stride);
     return group_range<kType>(xq, rows, w, o_begin, o_end, y, y_stride);
   }
   if (rows < 4) {

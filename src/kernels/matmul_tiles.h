@@ -43,6 +43,10 @@ void quant_range_avxvnni(const ActivationBlock* xq, int64_t rows, const MatrixVi
 // cpu_has_avx512_vnni().
 void quant_panels_avx512(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin,
                          int64_t o_end, float* y, int64_t y_stride);
+// Grouped weights (MatrixLayout::kRowGroupsOf8, o_begin on a group) for few rows: two groups per
+// 512-bit register, unpacked as they stream (same bits); only where cpu_has_avx512_vnni().
+void quant_group_pairs_avx512(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin,
+                              int64_t o_end, float* y, int64_t y_stride);
 // The packed GEMM for float weights (matmul_packed_avx2.cpp), SummationOrder::kFastest. x is packed
 // once per product: per depth block of kPackedDepth columns (the last may be shorter), per tile of
 // kPackedTileRows rows (the last padded with zeros), each column's 6 values in turn.
