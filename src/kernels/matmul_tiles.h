@@ -88,6 +88,12 @@ void packed_range_bf16(const uint32_t* packed_x, int64_t rows, const MatrixView&
 // `depth` steps, into c (added to when `accumulate`). The same bits as the AVX2 tiles.
 void packed_block_avx512(const float* a, int64_t rows, const float* b, int64_t outputs, int64_t depth,
                          float* c, int64_t c_stride, bool accumulate);
+// Float weights against few rows (batched decode) for AVX-512F (matmul_float_avx512.cpp; only where
+// cpu_has_avx512() and w.cols % 8 == 0): tiles of 4 activation rows by 8 outputs from o_begin, as many
+// as fit in [0, rows) x [o_begin, o_end); the caller computes the rest. The bits of the AVX2 tiles.
+constexpr int64_t kFloatTileRowsAvx512 = 4, kFloatTileOutputsAvx512 = 8;
+void float_tiles_avx512(const float* x, int64_t rows, int64_t x_stride, const MatrixView& w, int64_t o_begin,
+                        int64_t o_end, float* y, int64_t y_stride);
 void matmul_range_portable(const float* x, const ActivationBlock* xq, int64_t rows, int64_t x_stride,
                            const MatrixView& w, int64_t o_begin, int64_t o_end, float* y, int64_t y_stride);
 

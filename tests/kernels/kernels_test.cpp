@@ -73,16 +73,20 @@ TEST_P(MatmulTest, MatchesReferenceForOddShapesAndZeroRows) {
 }
 
 TEST_P(MatmulTest, RowResultsDoNotDependOnBatchOrThreads) {
-  // 7 and 21 rows: decode tiles of 4 rows and single ones; 49 outputs: tiles of 2 and 1.
+  // 7 and 21 rows: decode tiles of 4 rows and single ones; 49 outputs: tiles of 2 and 1. A width of
+  // 104 (a multiple of 8) also takes the AVX-512 tiles of 8 outputs where the CPU has them.
   ThreadPool one(1), two(2);
-  const TestMatrix w = make_matrix(GetParam(), 49, 100, 3);
-  for (int rows : {7, 21}) {
-    const std::vector<float> x = random_floats(rows * 100, 4);
-    std::vector<float> batched(rows * 49), single(49);
-    matmul(two, x.data(), rows, w.view, batched.data());
-    for (int r = 0; r < rows; ++r) {
-      matmul(one, x.data() + r * 100, 1, w.view, single.data());
-      for (int o = 0; o < 49; ++o) ASSERT_EQ(single[o], batched[r * 49 + o]) << rows << " rows, row " << r;
+  for (int64_t in : {100, 104}) {
+    const TestMatrix w = make_matrix(GetParam(), 49, in, 3);
+    for (int rows : {7, 21}) {
+      const std::vector<float> x = random_floats(rows * in, 4);
+      std::vector<float> batched(rows * 49), single(49);
+      matmul(two, x.data(), rows, w.view, batched.data());
+      for (int r = 0; r < rows; ++r) {
+        matmul(one, x.data() + r * in, 1, w.view, single.data());
+        for (int o = 0; o < 49; ++o)
+          ASSERT_EQ(single[o], batched[r * 49 + o]) << in << " wide, " << rows << " rows, row " << r;
+      }
     }
   }
 }
