@@ -61,10 +61,6 @@ inline __m256 lane_sums8(const __m256* v) {
 // rows the panels were ahead, 18.9 against 18.2.
 constexpr int64_t kFloatDecodeMaxRows = 32;
 constexpr int kFloatDecodeRows = 4;
-// How far ahead the decode tiles ask for weights, at least: one tile of q_b_proj's short bf16 rows
-// (2 x 1.5 KB) left it streaming at 33 GB/s where the other products ran 46-52; 8 KB (two tiles) brought
-// it to 46-50, and 16 KB did no better (docs/PERFORMANCE.md).
-constexpr int64_t kFloatPrefetchBytes = 8192;
 
 // Decode: R activation rows against O weight rows streamed at once. Short streams are more than the
 // hardware prefetcher follows well, so each line read asks for the line at the same place in a later

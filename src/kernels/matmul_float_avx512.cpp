@@ -19,7 +19,6 @@ namespace {
 
 constexpr int kRows = kFloatTileRowsAvx512;          // as kFloatDecodeRows
 constexpr int kPairs = kFloatTileOutputsAvx512 / 2;  // 16 accumulators, 4 weight and 1 activation register
-constexpr int64_t kPrefetchAhead = 8192;             // at least, as kFloatPrefetchBytes
 
 // Weights i .. i + 7 of rows a (low half) and b (high half) as f32.
 template <DType kType>
@@ -40,7 +39,8 @@ inline __m512 load_pair(const uint8_t* a, const uint8_t* b, int64_t i) {
   }
 }
 
-// matmul_avx2.cpp's lane_sum, on one half.
+// matmul_avx2.cpp's lane_sum, on one half. A copy on purpose: an inline function shared with the AVX2
+// file could be linked in its AVX-512 build and run on CPUs without it.
 inline float lane_sum(__m256 v) {
   __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
@@ -56,7 +56,7 @@ void float_tile(const float* x, int64_t x_stride, const MatrixView& w, int64_t o
   const uint8_t* rows[kOutputs];
   for (int c = 0; c < kOutputs; ++c) rows[c] = w.row(o + c);
   const int64_t tile_bytes = kOutputs * w.row_bytes;
-  const int64_t tiles_ahead = kPrefetchAhead / tile_bytes;
+  const int64_t tiles_ahead = kFloatPrefetchBytes / tile_bytes;
   const int64_t next_tile = (tiles_ahead > 1 ? tiles_ahead : 1) * tile_bytes;
   __m512 acc[kRows][kPairs];
   for (int r = 0; r < kRows; ++r)

@@ -153,7 +153,8 @@ inline void load_group_pair(const uint8_t* group0, const uint8_t* group1, int64_
 // R activation rows against groups 0 and 1 over every block: pair_tile's sums and float order (so
 // group_tile's bits), the first `valid` of the sixteen outputs stored per row. Each block asks for
 // the lines 32 KB ahead in both groups, into L2: on a Zen 5 (2 threads, MiniCPM3-4B q4_0, batches of
-// 4) that decoded at 73-82 ms a step where 6 KB ahead (group_tile's distance) took 85-91 and none 111.
+// 4) the fastest tenth of steps took 70-82 ms where 6 KB ahead (group_tile's distance) took 84-91 and
+// none 111.
 template <DType kType, int R>
 void group_pair_tile(const uint8_t* group0, const uint8_t* group1, const ActivationBlock* xq, int64_t blocks,
                      float* y, int64_t y_stride, int valid) {
@@ -163,8 +164,8 @@ void group_pair_tile(const uint8_t* group0, const uint8_t* group1, const Activat
   constexpr int64_t kPrefetchBytes = 32768;
   __m512 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  const uint8_t* const groups[2] = {group0, group1};
   for (int64_t b = 0; b < blocks; ++b) {
-    const uint8_t* const groups[2] = {group0, group1};
     for (const uint8_t* group : groups) {
       const char* ahead = reinterpret_cast<const char*>(group + b * kBlockBytes + kPrefetchBytes);
       for (int64_t line = 0; line < kBlockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T1);

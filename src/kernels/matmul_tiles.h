@@ -88,6 +88,10 @@ void packed_range_bf16(const uint32_t* packed_x, int64_t rows, const MatrixView&
 // `depth` steps, into c (added to when `accumulate`). The same bits as the AVX2 tiles.
 void packed_block_avx512(const float* a, int64_t rows, const float* b, int64_t outputs, int64_t depth,
                          float* c, int64_t c_stride, bool accumulate);
+// How far ahead the float decode tiles (AVX2 and AVX-512) ask for weights, at least: one tile of
+// q_b_proj's short bf16 rows (2 x 1.5 KB) left it streaming at 33 GB/s where the other products ran
+// 46-52; 8 KB (two tiles) brought it to 46-50, and 16 KB did no better (docs/PERFORMANCE.md).
+constexpr int64_t kFloatPrefetchBytes = 8192;
 // Float weights against few rows (batched decode) for AVX-512F (matmul_float_avx512.cpp; only where
 // cpu_has_avx512() and w.cols % 8 == 0): tiles of 4 activation rows by 8 outputs from o_begin, as many
 // as fit in [0, rows) x [o_begin, o_end); the caller computes the rest. The bits of the AVX2 tiles.
