@@ -2,8 +2,8 @@
 // panel pairs with both panels in one 512-bit register, sixteen weight rows per vpdpbusd where the
 // AVX-VNNI build multiplies eight. The same packing (quant_panel_packing.h), the same integer dots
 // and the same float order per output (matmul_tiles.h), so the same bits. And for weights grouped by
-// eight rows, from 4 to kGroupedPanelMinRows activation rows (batched decode), group pairs: two groups
-// per register unpacked as they stream, without packing.
+// eight rows, from 3 activation rows to kGroupedPanelMinRows (batched decode; matmul_quant_body.h),
+// group pairs: two groups per register unpacked as they stream, without packing.
 //
 // Nothing from the standard library here: an inline template instantiated in this file could be the
 // copy the linker keeps for the whole program, built for AVX-512, and run on CPUs without it.
@@ -210,12 +210,19 @@ void group_pairs(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
     for (; r + kTileRows <= rows; r += kTileRows)
       group_pair_tile<kType, kTileRows>(group0, group1, xq + r * blocks, blocks, y + r * y_stride + o,
                                         y_stride, valid);
-    for (; r + 2 <= rows; r += 2)
-      group_pair_tile<kType, 2>(group0, group1, xq + r * blocks, blocks, y + r * y_stride + o, y_stride,
-                                valid);
-    for (; r < rows; ++r)
-      group_pair_tile<kType, 1>(group0, group1, xq + r * blocks, blocks, y + r * y_stride + o, y_stride,
-                                valid);
+    const ActivationBlock* x_rest = xq + r * blocks;
+    float* y_rest = y + r * y_stride + o;
+    switch (rows - r) {  // one more pass over the pair at most
+      case 3:
+        group_pair_tile<kType, 3>(group0, group1, x_rest, blocks, y_rest, y_stride, valid);
+        break;
+      case 2:
+        group_pair_tile<kType, 2>(group0, group1, x_rest, blocks, y_rest, y_stride, valid);
+        break;
+      case 1:
+        group_pair_tile<kType, 1>(group0, group1, x_rest, blocks, y_rest, y_stride, valid);
+        break;
+    }
   }
 }
 

@@ -212,7 +212,7 @@ void group_tile(const uint8_t* group, const ActivationBlock* xq, int64_t blocks,
   for (int r = 0; r < R; ++r) store_lanes(acc[r], y + r * y_stride, valid);
 }
 
-// Few activation rows against grouped weights, in row tiles of 4, 2 and 1.
+// Few activation rows against grouped weights, in row tiles of 4 and one tile of the 1-3 left.
 template <DType kType>
 void group_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, int64_t o_begin, int64_t o_end,
                  float* y, int64_t y_stride) {
@@ -223,10 +223,18 @@ void group_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4)
       group_tile<kType, 4>(group, xq + r * blocks, blocks, y + r * y_stride + o, y_stride, valid);
-    for (; r + 2 <= rows; r += 2)
-      group_tile<kType, 2>(group, xq + r * blocks, blocks, y + r * y_stride + o, y_stride, valid);
-    for (; r < rows; ++r)
-      group_tile<kType, 1>(group, xq + r * blocks, blocks, y + r * y_stride + o, y_stride, valid);
+    float* y_rest = y + r * y_stride + o;
+    switch (rows - r) {  // one more pass over the group at most
+      case 3:
+        group_tile<kType, 3>(group, xq + r * blocks, blocks, y_rest, y_stride, valid);
+        break;
+      case 2:
+        group_tile<kType, 2>(group, xq + r * blocks, blocks, y_rest, y_stride, valid);
+        break;
+      case 1:
+        group_tile<kType, 1>(group, xq + r * blocks, blocks, y_rest, y_stride, valid);
+        break;
+    }
   }
 }
 
@@ -235,7 +243,7 @@ void group_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
 // threads, MiniCPM3-4B, prefill tokens/s of grouped tiles against panels): q4_0 29.5/22.3 at 16 rows,
 // 28.6/23.0 at 32, 27.0/24.2 at 64, 30.3/31.8 at 96, 30.1/32.8 at 128; q8_0 27.0/19.1 at 32,
 // 25.1/23.8 at 96, then about level.
-constexpr int64_t kPanelMinRows = 8, kGroupedPanelMinRows = 80;
+constexpr int64_t kPanelMinRows = 8, kGroupedPanelMinRows = 80, kGroupPairMinRows = 3;
 
 // The panels of this build, or of AVX-512 with VNNI where the CPU has it (same bits).
 template <DType kType>
@@ -251,10 +259,11 @@ void quant_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
   if (w.layout == MatrixLayout::kRowGroupsOf8) {  // o_begin is a multiple of kRowsPerGroup
     if (rows >= kGroupedPanelMinRows) return widest_panels<kType>(xq, rows, w, o_begin, o_end, y, y_stride);
     // Batched decode: on a Zen 5 (1 thread, 6400 x 2560 and 2560 x 6400 in L3, 4 to 64 rows) q4_0 ran
-    // 1.6-2.2x the group tiles' rate and q8_0 1.16-1.92x (0.76-1.56x in one round in slow minutes);
-    // at 2 and 3 rows level, q8_0 at times slower. From kGroupedPanelMinRows on, panels and pairs were
-    // level (prefill; docs/PERFORMANCE.md, "Batched decode").
-    if (rows >= 4 && cpu_has_avx512_vnni())
+    // 1.6-2.2x the group tiles' rate and q8_0 1.16-1.92x (0.76-1.56x in one round in slow minutes).
+    // At 3 rows the model's batch ran 1.36-1.57x (q4_0) and 1.25-1.28x (q8_0); at 2 rows pairs won in
+    // L3 but not in the model (q4_0's fastest steps 61-86 ms against the group tiles' 59-74). From
+    // kGroupedPanelMinRows on, panels and pairs were level (prefill; docs/PERFORMANCE.md, "Batched decode").
+    if (rows >= kGroupPairMinRows && cpu_has_avx512_vnni())
       return quant_group_pairs_avx512(xq, rows, w, o_begin, o_end, y, y_stride);
     return group_range<kType>(xq, rows, w, o_begin, o_end, y, y_stride);
   }
