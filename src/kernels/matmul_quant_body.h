@@ -260,7 +260,7 @@ void quant_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
     if (rows >= kGroupedPanelMinRows) return widest_panels<kType>(xq, rows, w, o_begin, o_end, y, y_stride);
     // Batched decode: on a Zen 5 (1 thread, 6400 x 2560 and 2560 x 6400 in L3, 4 to 64 rows) q4_0 ran
     // 1.6-2.2x the group tiles' rate and q8_0 1.16-1.92x (0.76-1.56x in one round in slow minutes).
-    // At 3 rows the model's batch ran 1.36-1.57x (q4_0) and 1.25-1.28x (q8_0); at 2 rows pairs won in
+    // At 3 rows the model's batch ran 1.36-1.49x (q4_0) and 1.25-1.28x (q8_0); at 2 rows pairs won in
     // L3 but not in the model (q4_0's fastest steps 61-86 ms against the group tiles' 59-74). From
     // kGroupedPanelMinRows on, panels and pairs were level (prefill; docs/PERFORMANCE.md, "Batched decode").
     if (rows >= kGroupPairMinRows && cpu_has_avx512_vnni())
