@@ -223,16 +223,17 @@ void group_range(const ActivationBlock* xq, int64_t rows, const MatrixView& w, i
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4)
       group_tile<kType, 4>(group, xq + r * blocks, blocks, y + r * y_stride + o, y_stride, valid);
+    const ActivationBlock* x_rest = xq + r * blocks;
     float* y_rest = y + r * y_stride + o;
     switch (rows - r) {  // one more pass over the group at most
       case 3:
-        group_tile<kType, 3>(group, xq + r * blocks, blocks, y_rest, y_stride, valid);
+        group_tile<kType, 3>(group, x_rest, blocks, y_rest, y_stride, valid);
         break;
       case 2:
-        group_tile<kType, 2>(group, xq + r * blocks, blocks, y_rest, y_stride, valid);
+        group_tile<kType, 2>(group, x_rest, blocks, y_rest, y_stride, valid);
         break;
       case 1:
-        group_tile<kType, 1>(group, xq + r * blocks, blocks, y_rest, y_stride, valid);
+        group_tile<kType, 1>(group, x_rest, blocks, y_rest, y_stride, valid);
         break;
     }
   }
