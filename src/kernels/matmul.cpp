@@ -125,21 +125,24 @@ const kernels::ActivationBlock* quantize_rows(ThreadPool& pool, const float* x, 
 // fn(w, y, y_stride, o_begin, o_end) per piece.
 template <typename Fn>
 void for_output_ranges(ThreadPool& pool, std::initializer_list<MatmulOutput> outputs, int64_t grain,
-                       const Fn& fn) {
+                       const Fn& fn, const PrefetchPlan* then = nullptr) {
   int64_t units = 0;
   for (const MatmulOutput& out : outputs) units += (out.w->rows + grain - 1) / grain;
   // Balanced: two threads streaming weights from memory rarely get equal shares of its bandwidth.
-  pool.parallel_for_balanced(units, 1, [&](int, int64_t begin, int64_t end) {
-    int64_t first_unit = 0;
-    for (const MatmulOutput& out : outputs) {
-      const int64_t count = (out.w->rows + grain - 1) / grain;
-      const int64_t from = std::max(begin, first_unit), to = std::min(end, first_unit + count);
-      if (from < to)
-        fn(*out.w, out.y, out.y_stride, (from - first_unit) * grain,
-           std::min(out.w->rows, (to - first_unit) * grain));
-      first_unit += count;
-    }
-  });
+  pool.parallel_for_balanced(
+      units, 1,
+      [&](int, int64_t begin, int64_t end) {
+        int64_t first_unit = 0;
+        for (const MatmulOutput& out : outputs) {
+          const int64_t count = (out.w->rows + grain - 1) / grain;
+          const int64_t from = std::max(begin, first_unit), to = std::min(end, first_unit + count);
+          if (from < to)
+            fn(*out.w, out.y, out.y_stride, (from - first_unit) * grain,
+               std::min(out.w->rows, (to - first_unit) * grain));
+          first_unit += count;
+        }
+      },
+      then);
 }
 
 // SummationOrder::kFastest over float weights: x packed once for all outputs, at most
@@ -208,14 +211,48 @@ bool bf16_products_apply(std::initializer_list<MatmulOutput> outputs) {
 
 }  // namespace
 
+namespace {
+// A whole matrix's bytes when it is one contiguous run, else 0.
+int64_t contiguous_bytes(const MatrixView& w) {
+  const int64_t rows_per_stride = w.layout == MatrixLayout::kRowGroupsOf8 ? kRowsPerGroup : 1;
+  if (w.row_bytes != rows_per_stride * dtype_bytes(w.dtype, w.cols)) return 0;
+  return (w.rows + rows_per_stride - 1) / rows_per_stride * w.row_bytes;
+}
+// Enough for the waits at a product's end and the serial work after it at one core's share of the
+// bandwidth, within L2 (512 KB and more on the CPUs measured). In a paired benchmark of decode's
+// products (bench/decode_step_bench), 512 KB and 1 MB took about 1% off a layer's time, 128-256 KB
+// less (docs/PERFORMANCE.md).
+constexpr int64_t kPrefetchShareBytes = 512 * 1024;
+}  // namespace
+
+PrefetchRange prefetch_share(NextWeights next, int parts, int index) {
+  int64_t total = 0;
+  for (const MatrixView* w : next) total += w->num_bytes();
+  if (parts <= 0 || total == 0) return {};
+  int64_t offset = total / parts * index;  // into the matrices' bytes in order
+  for (const MatrixView* w : next) {
+    const int64_t bytes = w->num_bytes();
+    if (offset >= bytes) {
+      offset -= bytes;
+      continue;
+    }
+    const int64_t contiguous = contiguous_bytes(*w);
+    if (contiguous == 0) return {};
+    offset = offset / 64 * 64;
+    return PrefetchRange{w->data + offset,
+                         std::min({kPrefetchShareBytes, contiguous - offset, total / parts})};
+  }
+  return {};
+}
+
 void matmul(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride, const MatrixView& w, float* y,
-            int64_t y_stride, SummationOrder order) {
+            int64_t y_stride, SummationOrder order, NextWeights next) {
   if (w.rows <= 0) return;
-  matmul_same_input(pool, x, rows, x_stride, {{&w, y, y_stride}}, order);
+  matmul_same_input(pool, x, rows, x_stride, {{&w, y, y_stride}}, order, next);
 }
 
 void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride,
-                       std::initializer_list<MatmulOutput> outputs, SummationOrder order) {
+                       std::initializer_list<MatmulOutput> outputs, SummationOrder order, NextWeights next) {
   if (rows <= 0 || outputs.size() == 0) return;
   const MatrixView& first = *outputs.begin()->w;
   const bool quantized = dtype_info(first.dtype).block_size > 1;
@@ -224,7 +261,8 @@ void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x
     alike = alike && out.w->cols == first.cols && (dtype_info(out.w->dtype).block_size > 1) == quantized;
   if (!alike) {
     for (const MatmulOutput& out : outputs)
-      matmul(pool, x, rows, x_stride, *out.w, out.y, out.y_stride, order);
+      matmul(pool, x, rows, x_stride, *out.w, out.y, out.y_stride, order,
+             &out == outputs.end() - 1 ? next : NextWeights{});
     return;
   }
   // (Zero columns: the packed GEMM would have no depth block to write y in.)
@@ -237,10 +275,13 @@ void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x
       quantized ? quantize_rows(pool, x, rows, x_stride, first.cols) : nullptr;
   const auto body = cpu_has_avx2() ? kernels::matmul_range_avx2 : kernels::matmul_range_portable;
   const int64_t grain = quantized ? kQuantizedOutputGrain : kOutputGrain;
-  for_output_ranges(pool, outputs, grain,
-                    [&](const MatrixView& w, float* y, int64_t y_stride, int64_t o_begin, int64_t o_end) {
-                      body(x, xq, rows, x_stride, w, o_begin, o_end, y, y_stride);
-                    });
+  const PrefetchPlan plan = [&](int index) { return prefetch_share(next, pool.num_threads(), index); };
+  for_output_ranges(
+      pool, outputs, grain,
+      [&](const MatrixView& w, float* y, int64_t y_stride, int64_t o_begin, int64_t o_end) {
+        body(x, xq, rows, x_stride, w, o_begin, o_end, y, y_stride);
+      },
+      rows <= kMaxPrefetchingRows && next.size() > 0 ? &plan : nullptr);
 }
 
 void matvec_rows(const MatrixView& w, int64_t first, int64_t count, const float* x, float* y) {

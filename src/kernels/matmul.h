@@ -30,13 +30,24 @@ enum class SummationOrder {
 // the batch-invariant tiles at 16-32 rows, 1.06-1.10x at 48-64 (docs/PERFORMANCE.md).
 constexpr int64_t kFastestMinRows = 48;
 
+// The weights a decode step multiplies next (the next product's, or kv_b_proj's for attention). A
+// product of at most kMaxPrefetchingRows rows given them has each thread, once done with its part,
+// ask for the start of its share of them while it waits (ThreadPool's PrefetchPlan). Results do not
+// depend on it.
+using NextWeights = std::initializer_list<const MatrixView*>;
+constexpr int64_t kMaxPrefetchingRows = 16;
+// Thread `index` of `parts`: the start of the index-th of equal byte parts of `next` in order, up to
+// the end of the matrix it starts in and at most 512 KB. Empty for a matrix that is not one
+// contiguous run (a column slice).
+PrefetchRange prefetch_share(NextWeights next, int parts, int index);
+
 // y[r, o] = sum_k x[r, k] * w[o, k] for r < rows, o < w.rows. x is [rows, w.cols] with row stride
 // x_stride; y is [rows, w.rows] with row stride y_stride. rows may be 0.
 void matmul(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride, const MatrixView& w, float* y,
-            int64_t y_stride, SummationOrder order = SummationOrder::kBatchInvariant);
+            int64_t y_stride, SummationOrder order = SummationOrder::kBatchInvariant, NextWeights next = {});
 inline void matmul(ThreadPool& pool, const float* x, int64_t rows, const MatrixView& w, float* y,
-                   SummationOrder order = SummationOrder::kBatchInvariant) {
-  matmul(pool, x, rows, w.cols, w, y, w.rows, order);
+                   SummationOrder order = SummationOrder::kBatchInvariant, NextWeights next = {}) {
+  matmul(pool, x, rows, w.cols, w, y, w.rows, order, next);
 }
 
 // Several products of the same x, such as gate_proj and up_proj: x is quantized once and all outputs
@@ -49,7 +60,7 @@ struct MatmulOutput {
 };
 void matmul_same_input(ThreadPool& pool, const float* x, int64_t rows, int64_t x_stride,
                        std::initializer_list<MatmulOutput> outputs,
-                       SummationOrder order = SummationOrder::kBatchInvariant);
+                       SummationOrder order = SummationOrder::kBatchInvariant, NextWeights next = {});
 
 // Single-threaded building blocks with the same summation order as matmul (batch-invariant).
 //

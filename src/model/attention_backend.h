@@ -25,6 +25,9 @@ struct AttentionInputs {
   // The model's order for its products; the latent backend's kv_b_proj expansion of prefill chunks
   // takes it too (that expansion runs only without deterministic inference).
   SummationOrder matmul_order = SummationOrder::kFastest;
+  // The weights the model multiplies after attention (o_proj): decode asks for them while its threads
+  // wait at the end (kernels/matmul.h, NextWeights). May be null.
+  const MatrixView* next_weights = nullptr;
 };
 
 class AttentionBackend {
@@ -39,6 +42,9 @@ class AttentionBackend {
   // Stores the new tokens' cache rows, then writes out [rows, heads * v_head_dim].
   virtual void attend(int64_t layer, const LayerWeights& weights, const ForwardBatch& batch,
                       const AttentionInputs& inputs, KvCache& cache, float* out) = 0;
+  // The weights a decode step's attention reads first, for the product before it to ask for
+  // (kernels/matmul.h, NextWeights).
+  virtual const MatrixView& first_weights(const LayerWeights& weights) const { return weights.kv_b_proj; }
 };
 
 // name: "latent" or "materialized"; throws cpm::Error for anything else. materialized_prefill lets the

@@ -166,28 +166,39 @@ void LatentAttention::attend_few(int64_t layer, const LayerWeights& weights,
       expand_outputs(weights, first_head + g, &input, &output, 1);
     }
   };
-  // fn(t, first_head, num_heads) for every token's runs of heads, in one parallel region.
-  const auto for_head_runs = [&](const auto& fn) {
-    pool_.parallel_for(count * chunks, 1, [&](int, int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t first_head = item % chunks * chunk;
-        fn(item / chunks, first_head, std::min(chunk, heads - first_head));
-      }
-    });
+  // fn(t, first_head, num_heads) for every token's runs of heads, in one parallel region; the last
+  // one has the threads ask for the next weights while they wait.
+  const PrefetchPlan next = [&](int index) {
+    return inputs.next_weights != nullptr
+               ? prefetch_share({inputs.next_weights}, static_cast<int>(threads), index)
+               : PrefetchRange{};
+  };
+  const auto for_head_runs = [&](const auto& fn, bool last = false) {
+    pool_.parallel_for(
+        count * chunks, 1,
+        [&](int, int64_t begin, int64_t end) {
+          for (int64_t item = begin; item < end; ++item) {
+            const int64_t first_head = item % chunks * chunk;
+            fn(item / chunks, first_head, std::min(chunk, heads - first_head));
+          }
+        },
+        last ? &next : nullptr);
   };
   int64_t longest = 0;
   for (const AttentionTask& task : tasks) longest = std::max(longest, task.position + 1);
   const int64_t row_bytes = dtype_bytes(cache.dtype(), width);
   if (longest * row_bytes <= one_pass_cache_bytes_) {
     // A short context: each thread reads all of it for its heads, in one parallel region.
-    for_head_runs([&](int64_t t, int64_t first_head, int64_t num_heads) {
-      const int64_t context = tasks[t].position + 1;
-      absorb(t, first_head, num_heads);
-      attention_scores(few_absorbed_.data() + (t * heads + first_head) * width, num_heads, width,
-                       cached_rows(t), scale,
-                       few_scores_.data() + heads * first_row[t] + first_head * context);
-      finish(t, first_head, num_heads);
-    });
+    for_head_runs(
+        [&](int64_t t, int64_t first_head, int64_t num_heads) {
+          const int64_t context = tasks[t].position + 1;
+          absorb(t, first_head, num_heads);
+          attention_scores(few_absorbed_.data() + (t * heads + first_head) * width, num_heads, width,
+                           cached_rows(t), scale,
+                           few_scores_.data() + heads * first_row[t] + first_head * context);
+          finish(t, first_head, num_heads);
+        },
+        true);
     return;
   }
   for_head_runs(absorb);
@@ -211,7 +222,7 @@ void LatentAttention::attend_few(int64_t layer, const LayerWeights& weights,
                     part.count * sizeof(float));
     }
   });
-  for_head_runs(finish);
+  for_head_runs(finish, true);
 }
 
 void LatentAttention::absorb_queries(const LayerWeights& weights, int64_t head, const float* const* queries,

@@ -45,6 +45,9 @@ class LatentAttention : public AttentionBackend {
   }
   void attend(int64_t layer, const LayerWeights& weights, const ForwardBatch& batch,
               const AttentionInputs& inputs, KvCache& cache, float* out) override;
+  const MatrixView& first_weights(const LayerWeights& weights) const override {
+    return weights.kv_b_absorb.rows > 0 ? weights.kv_b_absorb : weights.kv_b_proj;
+  }
   // With materialized prefill: true when expanding this sequence's context costs fewer multiply-adds
   // than absorbing its new tokens' queries (never for one token).
   bool prefers_materialized(const SequenceSpan& sequence) const;

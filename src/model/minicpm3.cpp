@@ -144,16 +144,17 @@ void MiniCPM3::attention_rows(int64_t layer, const ForwardBatch& batch, KvCache&
   matmul_same_input(pool_, normed_.data(), rows, d,
                     {{&w.q_a_proj, q_low_rank_.data(), w.q_a_proj.rows},
                      {&w.kv_a_proj_with_mqa, compressed_.data(), w.kv_a_proj_with_mqa.rows}},
-                    matmul_order_);
+                    matmul_order_, {&w.q_b_proj});
   rms_norm_rows(q_low_rank_.data(), rows, c.q_lora_rank, w.q_a_layernorm, kLatentNormEps, q_low_rank_.data(),
                 c.q_lora_rank);
-  matmul(pool_, q_low_rank_.data(), rows, w.q_b_proj, queries_.data(), matmul_order_);
+  matmul(pool_, q_low_rank_.data(), rows, w.q_b_proj, queries_.data(), matmul_order_,
+         {&attention_->first_weights(w)});
   rms_norm_rows(compressed_.data(), rows, width, w.kv_a_layernorm, kLatentNormEps, compressed_.data(), width);
   apply_rotary(batch);
   attention_->attend(layer, w, batch,
-                     AttentionInputs{queries_.data(), compressed_.data(), width, matmul_order_}, cache,
-                     attention_out_.data());
-  matmul(pool_, attention_out_.data(), rows, w.o_proj, out, matmul_order_);
+                     AttentionInputs{queries_.data(), compressed_.data(), width, matmul_order_, &w.o_proj},
+                     cache, attention_out_.data());
+  matmul(pool_, attention_out_.data(), rows, w.o_proj, out, matmul_order_, {&w.gate_proj, &w.up_proj});
 }
 
 void MiniCPM3::attention_block(int64_t layer, const ForwardBatch& batch, KvCache& cache) {
@@ -172,9 +173,16 @@ void MiniCPM3::mlp_block(int64_t layer, int64_t rows) {
   matmul_same_input(
       pool_, normed_.data(), rows, d,
       {{&w.gate_proj, gate_.data(), w.gate_proj.rows}, {&w.up_proj, up_.data(), w.up_proj.rows}},
-      matmul_order_);
+      matmul_order_, {&w.down_proj});
   silu_mul(gate_.data(), up_.data(), rows * c.intermediate_size);
-  matmul(pool_, gate_.data(), rows, w.down_proj, projected_.data(), matmul_order_);
+  // Next: the next layer's first product, or lm_head after the last.
+  if (layer + 1 < c.num_hidden_layers) {
+    const LayerWeights& next = weights_->layers()[layer + 1];
+    matmul(pool_, gate_.data(), rows, w.down_proj, projected_.data(), matmul_order_,
+           {&next.q_a_proj, &next.kv_a_proj_with_mqa});
+  } else {
+    matmul(pool_, gate_.data(), rows, w.down_proj, projected_.data(), matmul_order_, {&weights_->lm_head()});
+  }
   sum_over_group(projected_, rows * d);
   scale_add(projected_.data(), static_cast<float>(c.residual_scale()), hidden_.data(), rows * d);
 }
@@ -190,8 +198,10 @@ void MiniCPM3::compute_logits(const std::vector<int64_t>& logit_rows, std::vecto
     for (int64_t k = 0; k < d; ++k) out[k] *= inverse_divisor;
   }
   logits->resize(count * c.vocab_size);
+  const LayerWeights& first = weights_->layers().front();  // the next step's first product
   if (group_ == nullptr) {
-    matmul(pool_, normed_.data(), count, weights_->lm_head(), logits->data(), matmul_order_);
+    matmul(pool_, normed_.data(), count, weights_->lm_head(), logits->data(), matmul_order_,
+           {&first.q_a_proj, &first.kv_a_proj_with_mqa});
     return;
   }
   if (count == 0) return;  // every rank sees the same count, so all of them skip the gather
@@ -200,7 +210,8 @@ void MiniCPM3::compute_logits(const std::vector<int64_t>& logit_rows, std::vecto
   const int64_t part = shard().vocab.size(), ranks = shard().size;
   local_logits_.resize(count * part);
   gathered_logits_.resize(ranks * count * part);
-  matmul(pool_, normed_.data(), count, weights_->lm_head(), local_logits_.data(), matmul_order_);
+  matmul(pool_, normed_.data(), count, weights_->lm_head(), local_logits_.data(), matmul_order_,
+         {&first.q_a_proj, &first.kv_a_proj_with_mqa});
   group_->all_gather(local_logits_.data(), count * part * static_cast<int64_t>(sizeof(float)),
                      gathered_logits_.data());
   for (int64_t rank = 0; rank < ranks; ++rank) {

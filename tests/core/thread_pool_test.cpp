@@ -47,5 +47,42 @@ TEST(ThreadPoolTest, BalancedLoopCoversRangeOnceWhenThreadsRunAtDifferentSpeeds)
   }
 }
 
+// Each thread reads its plan once per loop, after its part and before the loop returns (the plan may
+// refer to the caller's state); the loop's results are the same with one, and the threads asking for
+// memory while they wait do not keep the next loop from running.
+TEST(ThreadPoolTest, PrefetchPlanIsReadOncePerThreadBeforeTheLoopReturns) {
+  const std::vector<uint8_t> memory(1 << 20, 1);
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (bool balanced : {false, true}) {
+      std::vector<std::atomic<int>> asked(threads);
+      std::atomic<int> parts_done{0};
+      const PrefetchPlan plan = [&](int thread) {
+        EXPECT_GE(thread, 0);
+        EXPECT_LT(thread, threads);
+        asked[thread].fetch_add(1);
+        return PrefetchRange{memory.data() + thread * 4096, static_cast<int64_t>(memory.size()) / 4};
+      };
+      for (int round = 0; round < 20; ++round) {
+        std::vector<std::atomic<int>> hits(100);
+        const auto body = [&](int, int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) hits[i].fetch_add(1);
+          parts_done.fetch_add(1);
+        };
+        if (balanced) {
+          pool.parallel_for_balanced(100, 1, body, &plan);
+        } else {
+          pool.parallel_for(100, 1, body, &plan);
+        }
+        for (const auto& hit : hits) ASSERT_EQ(hit.load(), 1);
+        pool.parallel_for(10, 1, [](int, int64_t, int64_t) {});  // a loop without a plan
+      }
+      // One thread runs a loop alone and asks nothing; otherwise every thread once per loop.
+      for (int thread = 0; thread < threads; ++thread)
+        EXPECT_EQ(asked[thread].load(), threads == 1 ? 0 : 20) << threads << " threads, thread " << thread;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cpm

@@ -238,6 +238,39 @@ TEST(MatmulSameInputTest, EqualsSeparateProducts) {
   }
 }
 
+// Naming the next product's weights changes no bits, and each thread's share of them starts at its
+// equal part of their bytes in order, within the matrix it starts in.
+TEST(NextWeightsTest, SharesAndResults) {
+  const TestMatrix first = make_quantized_matrix(DType::kQ4_0, 64, 64, 1);
+  const TestMatrix second = make_quantized_matrix(DType::kQ4_0, 192, 64, 2);
+  const int64_t first_bytes = first.view.num_bytes(), second_bytes = second.view.num_bytes();
+  const int64_t total = first_bytes + second_bytes;
+  const PrefetchRange start = prefetch_share({&first.view, &second.view}, 2, 0);
+  EXPECT_EQ(start.begin, first.view.data);
+  EXPECT_EQ(start.bytes, first_bytes);  // to the end of the first matrix
+  const PrefetchRange middle = prefetch_share({&first.view, &second.view}, 2, 1);
+  EXPECT_EQ(middle.begin, second.view.data + (total / 2 - first_bytes) / 64 * 64);
+  EXPECT_EQ(middle.begin + middle.bytes, second.view.data + second_bytes);
+  EXPECT_EQ(prefetch_share({}, 2, 0).bytes, 0);
+  const TestMatrix wide = make_matrix(DType::kF32, 8, 64, 3);
+  EXPECT_EQ(prefetch_share({&wide.view}, 1, 0).bytes, wide.view.num_bytes());
+  // Columns of a wider matrix are not one run of bytes: nothing to ask for.
+  const MatrixView columns = wide.view.column_slice(0, 32);
+  EXPECT_EQ(prefetch_share({&columns}, 2, 0).bytes, 0);
+
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int64_t rows : {1, 4}) {
+      const std::vector<float> x = random_floats(rows * 64, 4);
+      std::vector<float> want(rows * 192), got(rows * 192);
+      matmul(pool, x.data(), rows, second.view, want.data());
+      matmul(pool, x.data(), rows, second.view, got.data(), SummationOrder::kBatchInvariant,
+             {&first.view, &wide.view});
+      ASSERT_EQ(got, want) << threads << " threads, " << rows << " rows";
+    }
+  }
+}
+
 // A run of rows on the calling thread gives matmul's outputs for those rows bit for bit, in every
 // weight type and in both layouts (grouped matrices from any group start, the last group partial).
 TEST(MatvecRowsTest, EqualsMatmulRows) {
