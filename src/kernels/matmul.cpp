@@ -209,14 +209,10 @@ bool bf16_products_apply(std::initializer_list<MatmulOutput> outputs) {
   return true;
 }
 
-}  // namespace
-
-namespace {
-// A whole matrix's bytes when it is one contiguous run, else 0.
-int64_t contiguous_bytes(const MatrixView& w) {
+// Whether a matrix's bytes are one run from w.data (not so for a column slice).
+bool is_contiguous(const MatrixView& w) {
   const int64_t rows_per_stride = w.layout == MatrixLayout::kRowGroupsOf8 ? kRowsPerGroup : 1;
-  if (w.row_bytes != rows_per_stride * dtype_bytes(w.dtype, w.cols)) return 0;
-  return (w.rows + rows_per_stride - 1) / rows_per_stride * w.row_bytes;
+  return w.row_bytes == rows_per_stride * dtype_bytes(w.dtype, w.cols);
 }
 // Enough for the waits at a product's end and the serial work after it at one core's share of the
 // bandwidth, within L2 (512 KB and more on the CPUs measured). In a paired benchmark of decode's
@@ -236,11 +232,9 @@ PrefetchRange prefetch_share(NextWeights next, int parts, int index) {
       offset -= bytes;
       continue;
     }
-    const int64_t contiguous = contiguous_bytes(*w);
-    if (contiguous == 0) return {};
+    if (!is_contiguous(*w)) return {};
     offset = offset / 64 * 64;
-    return PrefetchRange{w->data + offset,
-                         std::min({kPrefetchShareBytes, contiguous - offset, total / parts})};
+    return PrefetchRange{w->data + offset, std::min({kPrefetchShareBytes, bytes - offset, total / parts})};
   }
   return {};
 }

@@ -169,9 +169,7 @@ void LatentAttention::attend_few(int64_t layer, const LayerWeights& weights,
   // fn(t, first_head, num_heads) for every token's runs of heads, in one parallel region; the last
   // one has the threads ask for the next weights while they wait.
   const PrefetchPlan next = [&](int index) {
-    return inputs.next_weights != nullptr
-               ? prefetch_share({inputs.next_weights}, static_cast<int>(threads), index)
-               : PrefetchRange{};
+    return prefetch_share({inputs.next_weights}, static_cast<int>(threads), index);
   };
   const auto for_head_runs = [&](const auto& fn, bool last = false) {
     pool_.parallel_for(
@@ -182,7 +180,7 @@ void LatentAttention::attend_few(int64_t layer, const LayerWeights& weights,
             fn(item / chunks, first_head, std::min(chunk, heads - first_head));
           }
         },
-        last ? &next : nullptr);
+        last && inputs.next_weights != nullptr ? &next : nullptr);
   };
   int64_t longest = 0;
   for (const AttentionTask& task : tasks) longest = std::max(longest, task.position + 1);
